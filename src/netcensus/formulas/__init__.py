@@ -1,0 +1,1 @@
+"""Analytic formulas for modules: parameter counts, output shapes, and input diagnostics."""

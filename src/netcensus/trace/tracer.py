@@ -1,0 +1,464 @@
+"""Run one forward (and optionally one backward) of a model and record it as a :class:`Trace`.
+
+How the model is left alone
+---------------------------
+The model is never moved, copied or given hooks of its own. Its parameters and buffers are replaced
+*for the duration of one call* by stand-ins through :func:`torch.func.functional_call`, which restores
+the originals on exit, also when the forward raises:
+
+* ``device="meta"`` (the default): stand-ins are meta tensors of the same shape, dtype and
+  ``requires_grad``; no weight or activation memory is allocated, whatever the model's size.
+* a real device: parameters are detached aliases (no copy) moved to that device, so a backward fills
+  the alias's ``.grad``, never the user's; buffers are cloned, so running statistics of the user's
+  model are not updated.
+
+Module attribution uses PyTorch's global module hooks (removed in ``finally``), op recording a
+``TorchDispatchMode``. Backward ops are attributed to the module whose forward created the autograd
+node being executed (``torch._C._current_autograd_node``). Training flags, grad mode, the default
+device and the RNG state are restored on exit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import weakref
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.modules import module as nn_module
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .events import (
+    BACKWARD,
+    FORWARD,
+    ModuleCall,
+    OpEvent,
+    SavedTensor,
+    StorageFree,
+    TensorMeta,
+    Trace,
+)
+
+_DTYPE_NAMES: dict[torch.dtype, str] = {}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = str(dtype).removeprefix("torch.")
+        _DTYPE_NAMES[dtype] = name
+    return name
+
+
+_TAG_CACHE: dict[Any, tuple[str, ...]] = {}
+
+
+def _tags(func: Any) -> tuple[str, ...]:
+    tags = _TAG_CACHE.get(func)
+    if tags is None:
+        tags = tuple(t.name for t in getattr(func, "tags", ()))
+        _TAG_CACHE[func] = tags
+    return tags
+
+
+class TraceFailure(Exception):
+    """Raised by :func:`trace_model` when the model's forward or backward raised.
+
+    Carries what was recorded up to the failure, so the caller can say where it happened.
+    """
+
+    def __init__(self, cause: BaseException, module_path: str | None, module_type: str | None,
+                 op: str | None, partial: Trace, module: nn.Module | None, phase: str):
+        super().__init__(str(cause))
+        self.cause = cause
+        self.module_path = module_path
+        self.module_type = module_type
+        self.op = op
+        self.partial = partial
+        self.module = module
+        self.phase = phase
+
+
+@dataclasses.dataclass
+class _OpenCall:
+    path: str
+    type: str
+    call: int
+    depth: int
+    start: int
+    inputs: Any
+    kwargs: Any = None
+    end: int = -1
+    outputs: Any = None
+    failed: bool = False
+
+
+class _Recorder(TorchDispatchMode):
+    """Records every aten op; attribution state is owned by the enclosing tracer."""
+
+    def __init__(self, tracer: _Tracer):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        tr = self.tracer
+        tr.current_op = func
+        out = func(*args, **kwargs)
+        if tr.recording:
+            tr.record(func, args, kwargs, out)
+        return out
+
+
+class _Tracer:
+    def __init__(self, paths: dict[int, str], modules: dict[int, nn.Module]):
+        self.paths = paths
+        self.modules = modules
+        self.events: list[OpEvent] = []
+        self.calls: list[_OpenCall] = []
+        self.stack: list[_OpenCall] = []
+        self.call_counts: dict[str, int] = {}
+        self.frees: list[StorageFree] = []
+        self.saved: list[SavedTensor] = []
+        self.node_module: dict[Any, str] = {}
+        self.live: dict[int, int] = {}
+        self.refs: dict[int, weakref.ref] = {}
+        self.next_storage = 1
+        self.recording = False
+        self.alive = True
+        self.current_op: Any = None
+        self.failed_call: _OpenCall | None = None
+        self.backward_start: int | None = None
+
+    # -- tensors -------------------------------------------------------------------------------
+
+    def storage_id(self, t: torch.Tensor) -> int:
+        try:
+            st = t.untyped_storage()
+        except Exception:  # sparse, nested and some subclasses have no plain storage
+            return 0
+        key = st._cdata
+        sid = self.live.get(key)
+        if sid is not None:
+            return sid
+        sid = self.next_storage
+        self.next_storage += 1
+        self.live[key] = sid
+
+        def died(_ref: weakref.ref, key: int = key, sid: int = sid) -> None:
+            if self.live.get(key) == sid:
+                del self.live[key]
+            self.refs.pop(key, None)
+            if self.alive:
+                self.frees.append(StorageFree(sid, len(self.events)))
+
+        try:
+            self.refs[key] = weakref.ref(st, died)
+        except TypeError:
+            pass
+        return sid
+
+    def meta(self, t: torch.Tensor) -> TensorMeta:
+        sid = self.storage_id(t)
+        try:
+            storage_nbytes = t.untyped_storage().nbytes() if sid else 0
+        except Exception:
+            storage_nbytes = 0
+        return TensorMeta(
+            tuple(t.shape), dtype_name(t.dtype), sid, t.numel() * t.element_size(), storage_nbytes,
+            bool(t.requires_grad),
+        )
+
+    def freeze(self, value: Any) -> Any:
+        """Arguments with tensors replaced by TensorMeta (see events.py)."""
+        if isinstance(value, torch.Tensor):
+            return self.meta(value)
+        if isinstance(value, (list, tuple)):
+            return tuple(self.freeze(v) for v in value)
+        if value is None or isinstance(value, (bool, int, float, str, complex)):
+            return value
+        if isinstance(value, (torch.dtype, torch.device, torch.layout, torch.memory_format)):
+            return str(value).removeprefix("torch.")
+        return repr(value)
+
+    def structure(self, value: Any) -> Any:
+        """A module's inputs or outputs with tensors as TensorMeta, containers kept."""
+        if isinstance(value, torch.Tensor):
+            return self.meta(value)
+        if isinstance(value, tuple) and not hasattr(value, "_fields"):
+            return tuple(self.structure(v) for v in value)
+        if isinstance(value, list):
+            return [self.structure(v) for v in value]
+        if isinstance(value, Mapping):
+            return {str(k): self.structure(v) for k, v in value.items()}
+        if hasattr(value, "_fields"):  # namedtuple
+            return {f: self.structure(getattr(value, f)) for f in value._fields}
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: self.structure(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        text = repr(value)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    # -- ops -----------------------------------------------------------------------------------
+
+    def record(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        node = torch._C._current_autograd_node()
+        if node is not None:
+            phase = BACKWARD
+            module = self.node_module.get(node, "")
+            if self.backward_start is None:
+                self.backward_start = len(self.events)
+        else:
+            phase = FORWARD
+            module = self.stack[-1].path if self.stack else ""
+        outs: list[TensorMeta] = []
+        if isinstance(out, torch.Tensor):
+            outs.append(self.meta(out))
+        elif isinstance(out, (tuple, list)):
+            for o in out:
+                if isinstance(o, torch.Tensor):
+                    outs.append(self.meta(o))
+                elif isinstance(o, (tuple, list)):
+                    outs.extend(self.meta(x) for x in o if isinstance(x, torch.Tensor))
+        self.events.append(OpEvent(
+            len(self.events), str(func), module, phase,
+            self.freeze(args), {k: self.freeze(v) for k, v in kwargs.items()}, tuple(outs), _tags(func),
+        ))
+
+    # -- module hooks --------------------------------------------------------------------------
+
+    def pre_hook(self, module: nn.Module, args: tuple) -> None:
+        path = self.paths.get(id(module))
+        if path is None or not self.recording:
+            return
+        count = self.call_counts.get(path, 0)
+        self.call_counts[path] = count + 1
+        call = _OpenCall(path, type(module).__name__, count, len(self.stack), len(self.events),
+                         self.structure(args))
+        self.calls.append(call)
+        self.stack.append(call)
+
+    def post_hook(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+        path = self.paths.get(id(module))
+        if path is None or not self.stack or self.stack[-1].path != path:
+            return
+        call = self.stack.pop()
+        call.end = len(self.events)
+        call.kwargs = self.structure(kwargs) if kwargs else {}
+        if sys.exc_info()[1] is not None:
+            call.failed = True
+            if self.failed_call is None:
+                self.failed_call = call
+            return
+        call.outputs = self.structure(output)
+        if torch.is_grad_enabled():
+            self.claim_nodes(output, path)
+
+    def claim_nodes(self, output: Any, path: str) -> None:
+        """Attribute the autograd nodes created inside this call (not yet claimed by a child)."""
+        todo = [t.grad_fn for t in _tensors(output) if t.grad_fn is not None]
+        owner = self.node_module
+        while todo:
+            node = todo.pop()
+            if node is None or node in owner:
+                continue
+            owner[node] = path
+            for nxt, _ in node.next_functions:
+                if nxt is not None and nxt not in owner:
+                    todo.append(nxt)
+
+    def pack(self, t: torch.Tensor) -> torch.Tensor:
+        if self.recording:
+            module = self.stack[-1].path if self.stack else ""
+            self.saved.append(SavedTensor(self.meta(t), module, len(self.events)))
+        return t
+
+    # -- result --------------------------------------------------------------------------------
+
+    def result(self, *, device: str, train: bool, param_storages: dict[str, int],
+               buffer_storages: dict[str, int], input_storages: tuple[int, ...]) -> Trace:
+        calls = tuple(
+            ModuleCall(c.path, c.type, c.call, c.depth, c.start, c.end if c.end >= 0 else len(self.events),
+                       c.inputs, c.kwargs if c.kwargs is not None else {}, c.outputs, c.failed)
+            for c in self.calls
+        )
+        return Trace(tuple(self.events), calls, tuple(self.frees), tuple(self.saved), param_storages,
+                     buffer_storages, input_storages, device, train, self.backward_start)
+
+
+def _tensors(value: Any) -> Iterator[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _tensors(v)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _tensors(v)
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _tensors(getattr(value, f.name))
+
+
+def _stand_in(t: torch.Tensor, device: str, is_param: bool) -> torch.Tensor:
+    if device == "meta":
+        new = torch.empty_like(t, device="meta")
+    elif is_param:
+        new = t.detach().to(device)
+    else:
+        new = t.detach().to(device, copy=True)
+    if is_param:
+        return nn.Parameter(new, requires_grad=t.requires_grad)
+    return new
+
+
+def _convert_input(value: Any, device: str) -> Any:
+    if isinstance(value, torch.Tensor):
+        if device == "meta":
+            new = torch.empty_like(value, device="meta")
+        else:
+            new = value.detach().to(device)
+        if value.requires_grad:
+            new.requires_grad_(True)
+        return new
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(_convert_input(v, device) for v in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_convert_input(v, device) for v in value)
+    if isinstance(value, dict):
+        return type(value)((k, _convert_input(v, device)) for k, v in value.items())
+    return value
+
+
+@contextmanager
+def _restored_state(model: nn.Module) -> Iterator[None]:
+    flags = [(m, m.training) for m in model.modules()]
+    rng = torch.get_rng_state()
+    grad = torch.is_grad_enabled()
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.training = flag
+        torch.set_rng_state(rng)
+        torch.set_grad_enabled(grad)
+
+
+def _backward_roots(output: Any) -> list[torch.Tensor]:
+    loss = None
+    if isinstance(output, Mapping):
+        loss = output.get("loss")
+    elif hasattr(output, "loss") and not isinstance(output, torch.Tensor):
+        loss = getattr(output, "loss", None)
+    if isinstance(loss, torch.Tensor) and loss.requires_grad:
+        return [loss]
+    return [t for t in _tensors(output) if t.requires_grad and t.is_floating_point()]
+
+
+def trace_model(
+    model: nn.Module,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    *,
+    device: str = "meta",
+    train: bool = False,
+    mode: str | None = None,
+    on_output: Callable[[Any], None] | None = None,
+) -> Trace:
+    """Trace one forward of ``model(*args, **kwargs)`` (and a backward when ``train``).
+
+    ``mode`` is ``"train"`` or ``"eval"`` (the module training flags used during the trace);
+    by default ``"train"`` when ``train`` else ``"eval"``. The backward is seeded with ones on the
+    output's ``loss`` when it has one that requires grad, else on every floating output that
+    requires grad.
+    """
+    kwargs = kwargs or {}
+    device = str(torch.device(device))
+    if mode is None:
+        mode = "train" if train else "eval"
+    paths: dict[int, str] = {}
+    modules: dict[int, nn.Module] = {}
+    for name, m in model.named_modules():
+        paths.setdefault(id(m), name)
+        modules.setdefault(id(m), m)
+    tracer = _Tracer(paths, modules)
+
+    # stand-ins, one per distinct tensor object (tied weights stay tied)
+    stand_ins: dict[int, torch.Tensor] = {}
+    replace: dict[str, torch.Tensor] = {}
+    param_storages: dict[str, int] = {}
+    buffer_storages: dict[str, int] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        new = stand_ins.get(id(p))
+        if new is None:
+            new = stand_ins[id(p)] = _stand_in(p, device, True)
+            param_storages[name] = tracer.storage_id(new)
+        replace[name] = new
+    for name, b in model.named_buffers(remove_duplicate=False):
+        new = stand_ins.get(id(b))
+        if new is None:
+            new = stand_ins[id(b)] = _stand_in(b, device, False)
+            buffer_storages[name] = tracer.storage_id(new)
+        replace[name] = new
+    call_args = _convert_input(args, device)
+    call_kwargs = _convert_input(kwargs, device)
+    input_storages = tuple(tracer.storage_id(t) for t in _tensors((call_args, call_kwargs)))
+
+    def fail(exc: BaseException, phase: str) -> TraceFailure:
+        where = tracer.failed_call
+        mod = None
+        if where is not None:
+            for m_id, p in paths.items():
+                if p == where.path:
+                    mod = modules[m_id]
+                    break
+        partial = tracer.result(device=device, train=train, param_storages=param_storages,
+                                buffer_storages=buffer_storages, input_storages=input_storages)
+        return TraceFailure(exc, where.path if where else None, where.type if where else None,
+                            str(tracer.current_op) if tracer.current_op is not None else None,
+                            partial, mod, phase)
+
+    with ExitStack() as stack, _restored_state(model):
+        model.train(mode == "train")
+        handles = [
+            nn_module.register_module_forward_pre_hook(tracer.pre_hook),
+            nn_module.register_module_forward_hook(tracer.post_hook, with_kwargs=True, always_call=True),
+        ]
+        stack.callback(lambda: [h.remove() for h in handles])
+        if device == "meta":
+            stack.enter_context(torch.device("meta"))
+        stack.enter_context(torch.set_grad_enabled(train))
+        if train:
+            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t))
+        stack.enter_context(_Recorder(tracer))
+        stack.callback(setattr, tracer, "alive", False)
+        tracer.recording = True
+        try:
+            output = torch.func.functional_call(model, replace, tuple(call_args), call_kwargs,
+                                                strict=False, tie_weights=True)
+        except Exception as exc:
+            tracer.recording = False
+            raise fail(exc, "forward") from exc
+        if on_output is not None:
+            on_output(output)
+        if train:
+            roots = _backward_roots(output)
+            if roots:
+                tracer.recording = False
+                seeds = [torch.ones_like(r) for r in roots]
+                tracer.recording = True
+                try:
+                    torch.autograd.backward(roots, seeds)
+                except Exception as exc:
+                    tracer.recording = False
+                    raise fail(exc, "backward") from exc
+        tracer.recording = False
+        del output
+        result = tracer.result(device=device, train=train, param_storages=param_storages,
+                               buffer_storages=buffer_storages, input_storages=input_storages)
+    return result
