@@ -68,6 +68,9 @@ class OpEvent:
     """The tensors the op returned, flattened in order."""
     tags: tuple[str, ...] = ()
     """The op's torch tags, e.g. ``("pointwise", "core")``."""
+    region: int | None = None
+    """Index into ``Trace.regions`` of the innermost watched function call this op belongs to
+    (forward: ran inside it; backward: runs a node that call created), else None."""
 
     @property
     def inputs(self) -> tuple[TensorMeta, ...]:
@@ -112,6 +115,25 @@ class ModuleCall:
 
 
 @dataclass(frozen=True, slots=True)
+class Region:
+    """One call of a watched torch function (e.g. ``scaled_dot_product_attention``).
+
+    Some functions decompose into several aten ops on meta tensors and lose arguments that matter
+    for counting (``is_causal``); a region keeps the call's own arguments so an analysis can count
+    the call as a whole. Events inside it carry its index in ``OpEvent.region``.
+    """
+
+    index: int
+    name: str
+    module: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    start: int
+    end: int
+    outputs: tuple[TensorMeta, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class StorageFree:
     """A storage that died during the trace."""
 
@@ -138,6 +160,7 @@ class Trace:
     calls: tuple[ModuleCall, ...]
     frees: tuple[StorageFree, ...] = ()
     saved: tuple[SavedTensor, ...] = ()
+    regions: tuple[Region, ...] = ()
     param_storages: dict[str, int] = field(default_factory=dict)
     """Parameter name (state_dict style, first name of a shared one) -> storage id."""
     buffer_storages: dict[str, int] = field(default_factory=dict)

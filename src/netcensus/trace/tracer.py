@@ -23,13 +23,14 @@ from __future__ import annotations
 import dataclasses
 import sys
 import weakref
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.modules import module as nn_module
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from .events import (
@@ -37,6 +38,7 @@ from .events import (
     FORWARD,
     ModuleCall,
     OpEvent,
+    Region,
     SavedTensor,
     StorageFree,
     TensorMeta,
@@ -108,14 +110,67 @@ class _Recorder(TorchDispatchMode):
         kwargs = kwargs or {}
         tr = self.tracer
         tr.current_op = func
+        if tr.expand is not None and tr.recording:
+            decomposition = tr.expand(func)
+            if decomposition is not None:
+                with self:  # record the ops the decomposition runs instead of this one
+                    out = decomposition(*args, **kwargs)
+                if out is not NotImplemented:
+                    return out
         out = func(*args, **kwargs)
         if tr.recording:
             tr.record(func, args, kwargs, out)
         return out
 
 
+#: torch functions whose calls are recorded as regions (see events.Region), by region name.
+WATCHED_FUNCTIONS: dict[Any, str] = {
+    torch.nn.functional.scaled_dot_product_attention: "scaled_dot_product_attention",
+}
+
+
+class _Watcher(TorchFunctionMode):
+    """Marks the ops of watched function calls as one region."""
+
+    def __init__(self, tracer: _Tracer):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        name = WATCHED_FUNCTIONS.get(func)
+        tr = self.tracer
+        if name is None or not tr.recording:
+            return func(*args, **kwargs)
+        index = len(tr.regions)
+        module = tr.stack[-1].path if tr.stack else ""
+        tr.regions.append(None)
+        tr.region_stack.append(index)
+        start = len(tr.events)
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            tr.region_stack.pop()
+        tr.regions[index] = Region(index, name, module, tr.freeze(args),
+                                   {k: tr.freeze(v) for k, v in kwargs.items()}, start, len(tr.events),
+                                   tuple(tr.meta(t) for t in _tensors(out)))
+        if torch.is_grad_enabled():
+            stop = {t.grad_fn for t in _tensors((args, kwargs)) if t.grad_fn is not None}
+            todo = [t.grad_fn for t in _tensors(out) if t.grad_fn is not None]
+            owner = tr.node_region
+            while todo:
+                node = todo.pop()
+                if node is None or node in owner or node in stop or type(node).__name__ == "AccumulateGrad":
+                    continue
+                owner[node] = index
+                todo.extend(n for n, _ in node.next_functions if n is not None)
+        return out
+
+
 class _Tracer:
-    def __init__(self, paths: dict[int, str], modules: dict[int, nn.Module]):
+    def __init__(self, paths: dict[int, str], modules: dict[int, nn.Module],
+                 expand: Callable[[Any], Callable[..., Any] | None] | None = None):
+        self.expand = expand
         self.paths = paths
         self.modules = modules
         self.events: list[OpEvent] = []
@@ -125,6 +180,9 @@ class _Tracer:
         self.frees: list[StorageFree] = []
         self.saved: list[SavedTensor] = []
         self.node_module: dict[Any, str] = {}
+        self.node_region: dict[Any, int] = {}
+        self.regions: list[Region | None] = []
+        self.region_stack: list[int] = []
         self.live: dict[int, int] = {}
         self.refs: dict[int, weakref.ref] = {}
         self.next_storage = 1
@@ -211,11 +269,13 @@ class _Tracer:
         if node is not None:
             phase = BACKWARD
             module = self.node_module.get(node, "")
+            region = self.node_region.get(node)
             if self.backward_start is None:
                 self.backward_start = len(self.events)
         else:
             phase = FORWARD
             module = self.stack[-1].path if self.stack else ""
+            region = self.region_stack[-1] if self.region_stack else None
         outs: list[TensorMeta] = []
         if isinstance(out, torch.Tensor):
             outs.append(self.meta(out))
@@ -228,6 +288,7 @@ class _Tracer:
         self.events.append(OpEvent(
             len(self.events), str(func), module, phase,
             self.freeze(args), {k: self.freeze(v) for k, v in kwargs.items()}, tuple(outs), _tags(func),
+            region,
         ))
 
     # -- module hooks --------------------------------------------------------------------------
@@ -287,8 +348,9 @@ class _Tracer:
                        c.inputs, c.kwargs if c.kwargs is not None else {}, c.outputs, c.failed)
             for c in self.calls
         )
-        return Trace(tuple(self.events), calls, tuple(self.frees), tuple(self.saved), param_storages,
-                     buffer_storages, input_storages, device, train, self.backward_start)
+        regions = tuple(r for r in self.regions if r is not None)
+        return Trace(tuple(self.events), calls, tuple(self.frees), tuple(self.saved), regions,
+                     param_storages, buffer_storages, input_storages, device, train, self.backward_start)
 
 
 def _tensors(value: Any) -> Iterator[torch.Tensor]:
@@ -369,6 +431,8 @@ def trace_model(
     train: bool = False,
     mode: str | None = None,
     on_output: Callable[[Any], None] | None = None,
+    expand: Callable[[Any], Callable[..., Any] | None] | None = None,
+    contexts: Sequence[Callable[[], AbstractContextManager[Any]]] = (),
 ) -> Trace:
     """Trace one forward of ``model(*args, **kwargs)`` (and a backward when ``train``).
 
@@ -376,6 +440,11 @@ def trace_model(
     by default ``"train"`` when ``train`` else ``"eval"``. The backward is seeded with ones on the
     output's ``loss`` when it has one that requires grad, else on every floating output that
     requires grad.
+
+    ``expand(op)`` may return a decomposition for an aten op; the tracer then records the ops it runs
+    instead of the op itself (used for ops that have no compute formula). ``contexts`` are factories
+    of context managers entered around the forward and backward, outside the op recorder (e.g. a
+    mode that emulates autocast: ``torch.autocast`` itself has no effect on meta tensors).
     """
     kwargs = kwargs or {}
     device = str(torch.device(device))
@@ -386,7 +455,7 @@ def trace_model(
     for name, m in model.named_modules():
         paths.setdefault(id(m), name)
         modules.setdefault(id(m), m)
-    tracer = _Tracer(paths, modules)
+    tracer = _Tracer(paths, modules, expand)
 
     # stand-ins, one per distinct tensor object (tied weights stay tied)
     stand_ins: dict[int, torch.Tensor] = {}
@@ -433,8 +502,11 @@ def trace_model(
         if device == "meta":
             stack.enter_context(torch.device("meta"))
         stack.enter_context(torch.set_grad_enabled(train))
+        for factory in contexts:
+            stack.enter_context(factory())
         if train:
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t))
+        stack.enter_context(_Watcher(tracer))
         stack.enter_context(_Recorder(tracer))
         stack.callback(setattr, tracer, "alive", False)
         tracer.recording = True
