@@ -1,0 +1,194 @@
+"""Parse what users type: input specs (``1x3x224x224``, ``1x128:int64``, ``ids=1x128:int64``) and
+model specs (``pkg.module:attr``, ``path/to/file.py:Name``).
+
+Parsing is separate from building: an :class:`InputSpec` is plain data; :func:`make_input` turns it
+into a tensor on the requested device.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import ModelLoadError, SpecError
+
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32, "fp32": torch.float32, "f32": torch.float32, "float": torch.float32,
+    "float16": torch.float16, "fp16": torch.float16, "f16": torch.float16, "half": torch.float16,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float64": torch.float64, "fp64": torch.float64, "f64": torch.float64, "double": torch.float64,
+    "int64": torch.int64, "i64": torch.int64, "long": torch.int64,
+    "int32": torch.int32, "i32": torch.int32, "int": torch.int32,
+    "int16": torch.int16, "int8": torch.int8, "uint8": torch.uint8,
+    "bool": torch.bool,
+}
+
+#: A dimension above this is refused: no model input has 10^9 elements along one axis.
+MAX_DIM = 1 << 31
+
+
+def parse_dtype(text: str | torch.dtype | None) -> torch.dtype | None:
+    if text is None or isinstance(text, torch.dtype):
+        return text
+    dtype = DTYPES.get(text.strip().lower().removeprefix("torch."))
+    if dtype is None:
+        raise SpecError(f"unknown dtype {text!r}",
+                        fix=f"use one of {', '.join(sorted(set(DTYPES)))}")
+    return dtype
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input: its shape, dtype, and the keyword name it is passed as (None: positional)."""
+
+    shape: tuple[int, ...]
+    dtype: torch.dtype = torch.float32
+    name: str | None = None
+
+    def __str__(self) -> str:
+        text = "x".join(str(d) for d in self.shape) or "scalar"
+        if self.dtype != torch.float32:
+            text += ":" + str(self.dtype).removeprefix("torch.")
+        return f"{self.name}={text}" if self.name else text
+
+
+def check_shape(shape: Any, where: str = "input shape") -> tuple[int, ...]:
+    """Validate a shape given as a sequence of ints."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise SpecError(f"{where} {shape!r} is not a sequence of integers",
+                        fix="give a shape such as (1, 3, 224, 224)") from None
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, int):
+            raise SpecError(f"{where} {shape!r} has a non-integer dimension {d!r}",
+                            fix="give integer sizes such as (1, 3, 224, 224)")
+        if d < 0:
+            raise SpecError(f"{where} {shape!r} has a negative dimension {d}", fix="sizes must be >= 0")
+        if d > MAX_DIM:
+            raise SpecError(f"{where} {shape!r} has an absurd dimension {d:,} (> 2**31)",
+                            fix="check the size; did you type a number of elements instead of a shape?")
+    return dims
+
+
+def parse_input(text: str, default_dtype: torch.dtype = torch.float32) -> InputSpec:
+    """``1x3x224x224``, ``1x128:int64``, ``input_ids=1x128:int64``, ``2,3``."""
+    raw = text
+    name = None
+    if "=" in text:
+        name, text = text.split("=", 1)
+        name = name.strip()
+        if not name.isidentifier():
+            raise SpecError(f"input {raw!r}: {name!r} is not a valid keyword name",
+                            fix="write NAME=SHAPE, e.g. input_ids=1x128:int64")
+    dtype = default_dtype
+    if ":" in text:
+        text, dtype_text = text.rsplit(":", 1)
+        parsed = parse_dtype(dtype_text)
+        assert parsed is not None
+        dtype = parsed
+    text = text.strip()
+    parts = [p for p in text.replace(",", "x").replace("*", "x").split("x")] if text else []
+    try:
+        dims = tuple(int(p) for p in parts)
+    except ValueError:
+        raise SpecError(f"input {raw!r} is not a shape",
+                        fix="write sizes joined by 'x', e.g. 1x3x224x224 or 1x128:int64") from None
+    return InputSpec(check_shape(dims, f"input {raw!r}"), dtype, name)
+
+
+def make_input(spec: InputSpec, device: str | torch.device = "meta") -> torch.Tensor:
+    """A tensor for ``spec``: meta tensors carry no data; real ones are random floats or zeros
+    (integer inputs are zeros, which is a valid index for any embedding)."""
+    if str(device) == "meta" or not (spec.dtype.is_floating_point or spec.dtype.is_complex):
+        return torch.zeros(spec.shape, dtype=spec.dtype, device=device)
+    return torch.randn(spec.shape, dtype=spec.dtype, device=device)
+
+
+def load_model(spec: str, *, device: str = "meta") -> nn.Module:
+    """Build the model a spec names: ``pkg.module:attr`` or ``path/to/file.py:attr``.
+
+    ``attr`` may be a module instance (used as is), an ``nn.Module`` class or a factory function
+    (called with no arguments, under ``torch.device(device)`` so that weights are created on meta and
+    no memory is spent on them).
+    """
+    if ":" not in spec:
+        raise SpecError(f"model spec {spec!r} has no ':'",
+                        fix="write pkg.module:attr or path/to/file.py:Name")
+    target, attr = spec.rsplit(":", 1)
+    if not attr:
+        raise SpecError(f"model spec {spec!r} names no attribute after ':'",
+                        fix="write pkg.module:attr or path/to/file.py:Name")
+    module = _import_target(target, spec)
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(obj) if not n.startswith("_")]
+            hint = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
+            raise ModelLoadError(f"{target!r} has no attribute {part!r}", where=f"model spec {spec!r}",
+                                 fix=f"check the name; available: {hint}" if hint else "check the name")
+        obj = getattr(obj, part)
+    if isinstance(obj, nn.Module):
+        return obj
+    if isinstance(obj, type) and not issubclass(obj, nn.Module):
+        raise ModelLoadError(f"{attr!r} is a class but not a torch.nn.Module subclass",
+                             where=f"model spec {spec!r}", fix="name an nn.Module class, instance or factory")
+    if not callable(obj):
+        raise ModelLoadError(f"{attr!r} is a {type(obj).__name__}, not a model",
+                             where=f"model spec {spec!r}", fix="name an nn.Module class, instance or factory")
+    try:
+        with torch.device(device):
+            built = obj()
+    except Exception as exc:
+        raise ModelLoadError(f"calling {attr}() raised {type(exc).__name__}: {exc}",
+                             where=f"model spec {spec!r}",
+                             fix="name a class or factory that can be called without arguments") from exc
+    if not isinstance(built, nn.Module):
+        raise ModelLoadError(f"{attr}() returned a {type(built).__name__}, not a torch.nn.Module",
+                             where=f"model spec {spec!r}", fix="return an nn.Module from the factory")
+    return built
+
+
+def _import_target(target: str, spec: str) -> Any:
+    if target.endswith(".py") or os.sep in target or "/" in target:
+        path = os.path.abspath(target)
+        if not os.path.isfile(path):
+            raise ModelLoadError(f"no such file {target!r}", where=f"model spec {spec!r}",
+                                 fix="check the path")
+        name = "_netcensus_user_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+        file_spec = importlib.util.spec_from_file_location(name, path)
+        if file_spec is None or file_spec.loader is None:
+            raise ModelLoadError(f"{target!r} is not a Python file", where=f"model spec {spec!r}",
+                                 fix="name a .py file")
+        module = importlib.util.module_from_spec(file_spec)
+        sys.modules[name] = module
+        try:
+            file_spec.loader.exec_module(module)
+        except SyntaxError as exc:
+            sys.modules.pop(name, None)
+            raise ModelLoadError(f"{target!r} has a syntax error at line {exc.lineno}: {exc.msg}",
+                                 where=f"model spec {spec!r}", fix="fix the file") from exc
+        except Exception as exc:
+            sys.modules.pop(name, None)
+            raise ModelLoadError(f"importing {target!r} raised {type(exc).__name__}: {exc}",
+                                 where=f"model spec {spec!r}", fix="fix the error in the file") from exc
+        return module
+    try:
+        return importlib.import_module(target)
+    except SyntaxError as exc:
+        raise ModelLoadError(f"module {target!r} has a syntax error at line {exc.lineno}: {exc.msg}",
+                             where=f"model spec {spec!r}", fix="fix the module") from exc
+    except ImportError as exc:
+        raise ModelLoadError(f"cannot import {target!r}: {exc}", where=f"model spec {spec!r}",
+                             fix="check the module name and that its package is installed "
+                                 "(or give a file path: path/to/file.py:Name)") from exc
+    except Exception as exc:
+        raise ModelLoadError(f"importing {target!r} raised {type(exc).__name__}: {exc}",
+                             where=f"model spec {spec!r}", fix="fix the error in the module") from exc
