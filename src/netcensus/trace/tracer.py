@@ -304,12 +304,16 @@ class _Tracer:
         self.calls.append(call)
         self.stack.append(call)
 
-    def post_hook(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
+    def post_hook(self, module: nn.Module, args: tuple, *rest: Any) -> None:
+        # normally (module, args, kwargs, output); when the forward raised, PyTorch calls global
+        # always_call hooks as (module, args, result) instead
         path = self.paths.get(id(module))
         if path is None or not self.stack or self.stack[-1].path != path:
             return
         call = self.stack.pop()
         call.end = len(self.events)
+        kwargs = rest[0] if len(rest) == 2 else {}
+        output = rest[-1] if rest else None
         call.kwargs = self.structure(kwargs) if kwargs else {}
         if sys.exc_info()[1] is not None:
             call.failed = True

@@ -1,0 +1,184 @@
+"""``profile(model, ...)``: wires inputs -> trace -> analyses -> :class:`Profile`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import formulas
+from .analyses.layers import build_layers, tensor_metas
+from .analyses.params import census
+from .errors import InputError, SpecError, TraceError
+from .profile import Profile
+from .report.units import shape
+from .spec import InputSpec, check_shape, make_input, parse_dtype, parse_input
+from .trace.tracer import TraceFailure, trace_model
+
+ShapeLike = Sequence[int]
+
+
+def profile(
+    model: nn.Module,
+    inputs: Any = None,
+    input_size: ShapeLike | Sequence[ShapeLike] | str | Sequence[str] | None = None,
+    dtype: torch.dtype | str | Sequence[torch.dtype | str] | None = None,
+    device: str | torch.device = "meta",
+    *,
+    train: bool = False,
+    mode: str | None = None,
+    depth: int | None = 3,
+) -> Profile:
+    """Trace ``model`` once and return its census.
+
+    Inputs are given either as ``inputs`` (a tensor, a tuple of positional inputs, or a dict of keyword
+    inputs; real or meta tensors, nested tuples/lists/dicts allowed) or as ``input_size`` (a shape,
+    a list of shapes, or specs such as ``"1x128:int64"``) with ``dtype`` (one, or one per shape).
+
+    ``device="meta"`` (default) traces on meta tensors: no weight or activation memory is allocated and
+    the model is not changed. Another device runs the model for real there (the model's tensors are
+    aliased, not modified). ``mode`` is ``"eval"`` (default for inference) or ``"train"`` (default when
+    ``train=True``). ``depth`` is the default depth of the table ``str(profile)`` shows.
+    """
+    if not isinstance(model, nn.Module):
+        raise SpecError(f"profile() needs a torch.nn.Module, got {type(model).__name__}",
+                        fix="pass the model object (an nn.Module instance)")
+    if mode not in (None, "eval", "train"):
+        raise SpecError(f"mode must be 'eval', 'train' or None, got {mode!r}")
+    device = str(torch.device(device))
+    args, kwargs, described = _build_inputs(inputs, input_size, dtype, device)
+    name = type(model).__name__
+    params = census(model)
+    try:
+        trace = trace_model(model, args, kwargs, device=device, train=train, mode=mode)
+    except TraceFailure as failure:
+        raise _explain_failure(failure, name, described) from failure.cause
+    rows, warnings = build_layers(model, trace, params)
+    notes = []
+    if params.tied:
+        for group in params.tied:
+            notes.append(f"tied: {' = '.join(group)} is one tensor, counted once")
+    if params.aliased:
+        for group in params.aliased:
+            notes.append(f"aliased: {', '.join(group)} are distinct parameters sharing one storage; "
+                         "counted once each, as model.parameters() does")
+    never = [r.name for r in rows if r.calls == 0]
+    if never:
+        notes.append(f"not called in the trace: {', '.join(never[:8])}" + (" ..." if len(never) > 8 else ""))
+    return Profile(
+        model=name, layers=rows, total_params=params.total, trainable_params=params.trainable,
+        frozen_params=params.frozen, buffers=params.buffers, buffer_bytes=params.buffer_bytes,
+        param_bytes_by_dtype=params.bytes_by_dtype, inputs=described, device=device,
+        mode=mode or ("train" if train else "eval"), train=train,
+        tied=[list(g) for g in params.tied], aliased=[list(g) for g in params.aliased],
+        notes=notes, warnings=warnings, depth=depth, trace=trace,
+    )
+
+
+def _build_inputs(inputs: Any, input_size: Any, dtype: Any, device: str) -> tuple[tuple, dict, str]:
+    if inputs is not None and input_size is not None:
+        raise SpecError("both inputs= and input_size= were given", fix="give one of them")
+    if inputs is not None:
+        if isinstance(inputs, Mapping):
+            args, kwargs = (), dict(inputs)
+        elif isinstance(inputs, tuple) and not hasattr(inputs, "_fields"):
+            args, kwargs = inputs, {}
+        elif isinstance(inputs, list) and inputs and all(isinstance(x, torch.Tensor) for x in inputs):
+            args, kwargs = tuple(inputs), {}
+        else:
+            args, kwargs = (inputs,), {}
+        return args, kwargs, _describe_values(args, kwargs)
+    if input_size is None:
+        raise SpecError("no inputs were given",
+                        fix="pass inputs=tensor(s) or input_size=(1, 3, 224, 224) (CLI: --input 1x3x224x224)")
+    specs = _input_specs(input_size, dtype)
+    args = tuple(make_input(s, device) for s in specs if s.name is None)
+    kwargs = {s.name: make_input(s, device) for s in specs if s.name is not None}
+    return args, kwargs, ", ".join(_describe_spec(s) for s in specs)
+
+
+def _input_specs(input_size: Any, dtype: Any) -> list[InputSpec]:
+    if isinstance(input_size, (str, InputSpec)) or (
+        isinstance(input_size, Sequence) and all(isinstance(d, int) and not isinstance(d, bool)
+                                                 for d in input_size)
+    ):
+        items = [input_size]
+    elif isinstance(input_size, Sequence):
+        items = list(input_size)
+    else:
+        raise SpecError(f"input_size {input_size!r} is not a shape or a list of shapes",
+                        fix="give input_size=(1, 3, 224, 224) or [(1, 3), (1, 5)]")
+    if dtype is None or isinstance(dtype, (str, torch.dtype)):
+        dtypes = [parse_dtype(dtype)] * len(items)
+    else:
+        dtypes = [parse_dtype(d) for d in dtype]
+        if len(dtypes) != len(items):
+            raise SpecError(f"{len(dtypes)} dtypes for {len(items)} inputs", fix="give one dtype per input")
+    specs = []
+    for item, dt in zip(items, dtypes):
+        if isinstance(item, InputSpec):
+            specs.append(item)
+        elif isinstance(item, str):
+            specs.append(parse_input(item, dt or torch.float32))
+        else:
+            specs.append(InputSpec(check_shape(item), dt or torch.float32))
+    return specs
+
+
+def _describe_spec(s: InputSpec) -> str:
+    text = f"{shape(s.shape)} {str(s.dtype).removeprefix('torch.')}"
+    return f"{s.name}={text}" if s.name else text
+
+
+def _describe_values(args: tuple, kwargs: dict) -> str:
+    parts = []
+    for v in args:
+        parts.append(_describe_value(v))
+    for k, v in kwargs.items():
+        parts.append(f"{k}={_describe_value(v)}")
+    return ", ".join(parts)
+
+
+def _describe_value(v: Any) -> str:
+    if isinstance(v, torch.Tensor):
+        return f"{shape(tuple(v.shape))} {str(v.dtype).removeprefix('torch.')}"
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(_describe_value(x) for x in v) + ")"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{k}: {_describe_value(x)}" for k, x in v.items()) + "}"
+    return repr(v)
+
+
+_DATA_DEPENDENT = ("item()", "data-dependent", "nonzero", "cannot be called on meta", "meta tensor",
+                   "Cannot copy out of meta", "is not implemented for meta", "on the meta device",
+                   "expected device meta", "tensor on device")
+
+
+def _explain_failure(failure: TraceFailure, model_name: str, described: str) -> Exception:
+    cause = failure.cause
+    where = model_name
+    if failure.module_path is not None:
+        where = f"{failure.module_path or model_name} ({failure.module_type})"
+    msg = f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"
+    if failure.module is not None and failure.phase == "forward":
+        call = next((c for c in reversed(failure.partial.calls) if c.failed and c.path == failure.module_path),
+                    None)
+        if call is not None:
+            shapes = tuple(tuple(m.shape) for m in tensor_metas(call.inputs))
+            reason = formulas.diagnose(failure.module, shapes)
+            if reason:
+                return InputError(reason, where=where,
+                                  fix=f"change the input ({described}) or the layer's configuration")
+    text = str(cause)
+    if failure.partial.device == "meta" and any(k in text for k in _DATA_DEPENDENT):
+        return TraceError(
+            f"the forward needs real tensor values, which meta tensors do not have ({msg}; op "
+            f"{failure.op})",
+            where=where,
+            fix="trace with real small tensors instead: profile(..., device='cpu') (CLI: --device cpu), "
+                "or make the control flow independent of tensor values")
+    op = f" in op {failure.op}" if failure.op else ""
+    return TraceError(f"the model's {failure.phase} raised {msg}{op} (inputs: {described})", where=where,
+                      fix="check that the inputs have the shapes and dtypes the model expects")

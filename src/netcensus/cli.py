@@ -1,0 +1,103 @@
+"""The ``netcensus`` command.
+
+Exit codes: 0 success; 2 a usage error (bad spec, input that does not fit the model, ...); 1 an
+internal error. Errors print one paragraph to stderr; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from . import __version__
+
+EXAMPLE = "netcensus.examples:alexnet"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="netcensus",
+        description="Layer-by-layer census of a PyTorch model: shapes and exact parameter counts with "
+                    "their formulas, traced on meta tensors (no weights or activations allocated).",
+        epilog="With no MODEL, profiles the built-in example: the tutorial notebook's AlexNet on a "
+               "1x1x224x224 input.",
+    )
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="pkg.module:attr or path/to/file.py:Name (an nn.Module instance, class or factory)")
+    p.add_argument("-i", "--input", action="append", default=[], metavar="SHAPE",
+                   help="an input shape, e.g. 1x3x224x224, 1x128:int64 or input_ids=1x128:int64; repeat for "
+                        "several inputs")
+    p.add_argument("--dtype", default=None, help="dtype of inputs given without one (default float32)")
+    p.add_argument("--device", default="meta",
+                   help="meta (default: nothing allocated) or a real device such as cpu to run for real")
+    p.add_argument("--mode", choices=("eval", "train"), default=None,
+                   help="module mode during the trace (default eval; train with --train)")
+    p.add_argument("--train", action="store_true", help="trace the backward pass too")
+    p.add_argument("-d", "--depth", type=int, default=3, help="deepest level shown in the table (default 3)")
+    p.add_argument("--all", action="store_true", help="show every level (overrides --depth)")
+    p.add_argument("--explain", action="store_true",
+                   help="print each layer's parameter and output-shape formulas with the numbers bound")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("--version", action="version", version=f"netcensus {__version__}")
+    return p
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("netcensus: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every error becomes one paragraph and an exit code
+        from .errors import NetcensusError
+
+        if args.debug:
+            traceback.print_exc()
+        if isinstance(exc, NetcensusError):
+            print(f"netcensus: error: {exc}", file=sys.stderr)
+            return 2 if exc.usage else 1
+        print(f"netcensus: internal error: {type(exc).__name__}: {exc}. This is a bug in netcensus; "
+              "rerun with --debug and report the traceback.", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .api import profile
+    from .examples import ALEXNET_INPUT
+    from .spec import load_model, parse_dtype, parse_input
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    spec = args.model or EXAMPLE
+    dtype = parse_dtype(args.dtype)
+    build_device = "meta" if args.device == "meta" else args.device
+    model = load_model(spec, device=build_device)
+    if args.input:
+        sizes = [parse_input(text, dtype or __import__("torch").float32) for text in args.input]
+    elif args.model is None:
+        sizes = [ALEXNET_INPUT]
+    else:
+        from .errors import SpecError
+
+        raise SpecError(f"no input shape was given for {spec}",
+                        fix="add --input with the model's input shape, e.g. --input 1x3x224x224 "
+                            "(repeat --input for several inputs; NAME=SHAPE for keyword inputs)")
+    result = profile(model, input_size=sizes, dtype=dtype, device=args.device, train=args.train,
+                     mode=args.mode, depth=None if args.all else args.depth)
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    elif args.explain:
+        print(result.explain())
+    else:
+        print(result.table())
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())

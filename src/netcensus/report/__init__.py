@@ -1,0 +1,1 @@
+"""Renderers of a Profile. Nothing here imports torch."""
