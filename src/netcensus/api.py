@@ -163,8 +163,8 @@ def _explain_failure(failure: TraceFailure, model_name: str, described: str) -> 
         where = f"{failure.module_path or model_name} ({failure.module_type})"
     msg = f"{type(cause).__name__}: {str(cause).strip().splitlines()[0] if str(cause).strip() else ''}"
     if failure.module is not None and failure.phase == "forward":
-        call = next((c for c in reversed(failure.partial.calls) if c.failed and c.path == failure.module_path),
-                    None)
+        failed = [c for c in failure.partial.calls if c.failed and c.path == failure.module_path]
+        call = failed[-1] if failed else None
         if call is not None:
             shapes = tuple(tuple(m.shape) for m in tensor_metas(call.inputs))
             reason = formulas.diagnose(failure.module, shapes)

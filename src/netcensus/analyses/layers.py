@@ -109,7 +109,8 @@ def _check(row: LayerRow, module: nn.Module, mp: Any, positional: tuple[tuple[in
                                 f"tensors hold {exact(own_numel)}")
     if row.calls:
         predicted = formulas.shape_formula(module, positional) if positional else None
-        if predicted is not None and row.output_shapes and tuple(predicted.shape) != tuple(row.output_shapes[0]):
+        traced = tuple(row.output_shapes[0]) if row.output_shapes else None
+        if predicted is not None and traced is not None and tuple(predicted.shape) != traced:
             row.warnings.append(f"analytic output shape {shape(predicted.shape)} differs from the traced "
                                 f"{shape(row.output_shapes[0])}")
         row.explain.extend(formulas.explain_lines(module, positional, tuple(row.output_shapes)))

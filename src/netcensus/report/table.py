@@ -67,7 +67,8 @@ def totals_lines(profile: Profile) -> list[str]:
         count("Total params", profile.total_params),
         count("  trainable", profile.trainable_params),
         count("  frozen", profile.frozen_params),
-        f"{'Buffers':<18}{exact(profile.buffers):>16}  elements, {nbytes(profile.buffer_bytes)} (not parameters)",
+        f"{'Buffers':<18}{exact(profile.buffers):>16}  elements, {nbytes(profile.buffer_bytes)} "
+        "(not parameters)",
     ]
     for dtype, b in sorted(profile.param_bytes_by_dtype.items()):
         lines.append(f"{'Param bytes':<18}{exact(b):>16}  B = {nbytes(b)} as {dtype}")
