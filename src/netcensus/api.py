@@ -64,7 +64,7 @@ def profile(
         for group in params.aliased:
             notes.append(f"aliased: {', '.join(group)} are distinct parameters sharing one storage; "
                          "counted once each, as model.parameters() does")
-    never = [r.name for r in rows if r.calls == 0]
+    never = [r.name for r in rows if r.not_called]
     if never:
         notes.append(f"not called in the trace: {', '.join(never[:8])}" + (" ..." if len(never) > 8 else ""))
     return Profile(

@@ -41,6 +41,8 @@ class LayerRow:
     warnings: list[str] = field(default_factory=list)
     buffers: int = 0
     """Elements of buffers registered directly on the module."""
+    not_called: bool = False
+    """True for a module with a forward of its own that never ran in the trace."""
 
     @property
     def name(self) -> str:

@@ -65,7 +65,7 @@ def build_layers(model: nn.Module, trace: Trace, params: ParamCensus) -> tuple[l
         first.setdefault(c.path, c)
         calls[c.path] = calls.get(c.path, 0) + 1
     modules = dict(model.named_modules())
-    order = list(first) + [p for p in modules if p not in first]
+    order = _tree_order(list(modules), list(first))
 
     rows: list[LayerRow] = []
     warnings: list[str] = []
@@ -91,11 +91,38 @@ def build_layers(model: nn.Module, trace: Trace, params: ParamCensus) -> tuple[l
             buffers=mp.buffers,
         )
         _check(row, module, mp, tuple(tuple(m.shape) for m in tensor_metas(call.inputs)) if call else ())
-        if call is None:
+        if call is None and _has_forward(module):
             row.explain.insert(0, "not called during the trace")
+            row.not_called = True
         warnings.extend(f"{row.name}: {w}" for w in row.warnings)
         rows.append(row)
     return rows, warnings
+
+
+def _has_forward(module: nn.Module) -> bool:
+    """Containers such as ModuleList have no forward of their own and are never called."""
+    return type(module).forward is not nn.Module.forward
+
+
+def _tree_order(paths: list[str], called: list[str]) -> list[str]:
+    """Execution order of first calls; a module that was not called (a ModuleList, say) goes just
+    before its first called descendant, and one with none at the end, in registration order."""
+    seq = {p: float(i) for i, p in enumerate(called)}
+    was_called = set(called)
+    known = set(paths)
+    for i, p in enumerate(called):  # walk up from each call to its uncalled ancestors
+        while p:
+            p = p.rpartition(".")[0]
+            if p in was_called:
+                break
+            if p in known and p not in seq:
+                seq[p] = i - 0.5 + 0.001 * p.count(".")
+    end = float(len(called))
+    for p in paths:
+        if p not in seq:
+            seq[p] = end
+            end += 1
+    return sorted(paths, key=lambda p: seq[p])
 
 
 def _check(row: LayerRow, module: nn.Module, mp: Any, positional: tuple[tuple[int, ...], ...]) -> None:

@@ -23,7 +23,7 @@ def _clip(text: str, width: int) -> str:
 
 def _cells(row: LayerRow) -> tuple[str, ...]:
     name = "  " * row.depth + row.name + (f" x{row.calls}" if row.calls > 1 else "")
-    if row.calls == 0:
+    if row.not_called:
         name += " (not called)"
     return (
         name, row.type, _clip(row.input_text, MAX_SHAPE_WIDTH), _clip(row.output_text, MAX_SHAPE_WIDTH),
