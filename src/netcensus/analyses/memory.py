@@ -1,0 +1,326 @@
+"""Memory of one step: weights, buffers, gradients, optimizer state, activations and the peak.
+
+``analyze_memory(trace, params, ...)`` is a pure function of a :class:`~netcensus.trace.events.Trace`
+and a plain description of the parameters (:class:`~netcensus.memory.params.ParamInfo`, built with
+:func:`~netcensus.memory.params.param_infos`). The building blocks live in :mod:`netcensus.memory`;
+docs/memory.md states the model, every formula and what is not modelled.
+
+The step
+--------
+* Inference (a trace without backward): live bytes over the forward = weights + buffers + the
+  trace's storages alive at each op (:mod:`netcensus.memory.timeline`).
+* Training (steady state, any step after the first): optimizer state exists throughout (allocated by
+  the first step, kept); gradients do not exist at the start of the forward (``zero_grad`` sets them
+  to None, PyTorch's default) and appear during backward as the trace shows; then the optimizer step
+  runs with weights, gradients, state, what the step left alive and the step's own temporaries.
+  ``training_peak`` is the larger of the forward/backward peak and the step's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ..memory.checkpoint import apply as apply_checkpointing
+from ..memory.checkpoint import blocks
+from ..memory.choices import Checkpointing, OptimizerSpec, Precision
+from ..memory.errors import MemoryConfigError
+from ..memory.optimizer import OptimizerState, optimizer_state
+from ..memory.params import ParamInfo, distinct_bytes
+from ..memory.result import Assumption, MemoryResult, ModuleMemory, PeakPoint
+from ..memory.sharding import Sharding, model_states, per_device
+from ..memory.timeline import Life, Series, alive_at_end, lifetimes
+from ..report.units import nbytes as fmt_bytes
+from ..trace.events import Trace
+
+__all__ = ["analyze_memory"]
+
+
+def analyze_memory(
+    trace: Trace,
+    params: Sequence[ParamInfo],
+    *,
+    optimizer: OptimizerSpec | str | None = None,
+    precision: Precision | str = "fp32",
+    checkpointing: Checkpointing | str | Sequence[str] | None = None,
+    shard: Sharding | str | None = None,
+    devices: int = 1,
+    module_flops: Mapping[str, int] | None = None,
+) -> MemoryResult:
+    """Memory of the traced step (see the module docstring).
+
+    ``optimizer``: a name (``"sgd"``, ``"sgd-momentum"``, ``"adam"``, ``"adamw"``, ``"adagrad"``,
+    ``"rmsprop"``, ``"adam8bit"``...), an :class:`OptimizerSpec`, or None. ``precision``: ``"fp32"``,
+    ``"fp16"``, ``"bf16"``, ``"fp16-mixed"``, ``"bf16-mixed"``; the trace must have been made
+    accordingly (:func:`netcensus.memory.setup.trace_contexts`). ``checkpointing``: None, ``"all"``
+    (every block) or module class names / paths. ``shard``: ``"ddp"``, ``"zero1"``, ``"zero2"``,
+    ``"zero3"``, ``"fsdp-full"``, ``"fsdp-grad-op"``, ``"fsdp-hybrid:<node size>"`` or a
+    :class:`Sharding`, over ``devices``. ``module_flops``: forward FLOPs per module path (summed over
+    its calls, children included), to price the recomputation of checkpointing.
+    """
+    spec = OptimizerSpec.parse(optimizer)
+    policy = Precision.parse(precision)
+    ckpt = Checkpointing.parse(checkpointing)
+    sharding = Sharding.parse(shard, devices)
+    if isinstance(shard, Sharding) and devices != 1 and devices != shard.devices:
+        raise MemoryConfigError(f"devices={devices} disagrees with the Sharding's devices={shard.devices}")
+    notes: list[str] = []
+    _check_precision(trace, params, policy, notes)
+
+    n = len(trace.events)
+    training = trace.train and trace.backward_start is not None
+    bs = trace.backward_start if training else n
+    if trace.train and trace.backward_start is None:
+        notes.append("the trace asked for training but ran no backward (no output requires grad): "
+                     "figures are for the forward only")
+
+    weights_total = distinct_bytes(params, "parameter")
+    buffers = distinct_bytes(params, "buffer")
+    grads_total = sum(p.nbytes for p in params if p.trainable)
+    opt = optimizer_state(params, spec, policy) if spec is not None else OptimizerState(0, formula="none")
+    states = model_states(weights_total, grads_total if training or spec else 0, opt.device_bytes, sharding)
+    w_div, g_div, o_div = sharding.divisors()
+
+    lives = lifetimes(trace)
+    series = Series(n, lives.values(), skip=("weights", "buffers"))
+    effect = None
+    life_list: list[Life] = list(lives.values())
+    if ckpt is not None:
+        if training:
+            life_list, effect = apply_checkpointing(trace, lives, ckpt, series.total(), module_flops)
+            series = Series(n, life_list, skip=("weights", "buffers"))
+        else:
+            notes.append("checkpointing changes nothing without backward")
+
+    # model states, per device
+    series.add_constant("weights", states.weights)
+    series.add_constant("buffers", buffers)
+    gathered = 0
+    if w_div > 1:
+        gathered = _gathered(trace, params)
+        series.add_constant("gathered", gathered, 1, n)
+    if training:
+        series.add_constant("optimizer", states.optimizer)
+        series.add_constant("ddp_buckets", states.ddp_buckets)
+        if g_div > 1:
+            series.replace("gradients", [0] * (n + 1))
+            series.add_constant("gradients", states.gradients, bs + 1, n)
+    total = series.total()
+    position = max(range(n + 1), key=lambda i: (total[i], -i))
+    peak_point = _point(trace, position, total[position], series.at(position))
+
+    step_peak = None
+    step_temps = per_device(opt.step_temporaries, o_div) if training and spec else 0
+    if training:
+        end = alive_at_end(life_list, n)
+        end.pop("weights", None)
+        end.pop("buffers", None)
+        if g_div > 1:
+            end["gradients"] = states.gradients
+        step = {**end, "weights": states.weights, "buffers": buffers, "optimizer": states.optimizer,
+                "ddp_buckets": states.ddp_buckets, "temporaries": end.get("temporaries", 0) + step_temps}
+        step = {k: v for k, v in step.items() if v}
+        step_peak = sum(step.values())
+        if step_peak > peak_point.bytes:
+            peak_point = PeakPoint(step_peak, "optimizer step", None, "", "optimizer.step()", step)
+
+    activations = 0
+    if training:
+        activations = sum(life.size for life in life_list
+                          if life.category == "activations" and life.born < bs < life.died)
+    copies = max(series.values.get("weight_copies", [0]))
+    forward_end = sum(life.size for life in life_list if life.born < bs < life.died or
+                      (not training and (life.died > n or life.category == "outputs"))
+                      if life.category not in ("weights", "buffers"))
+    forward_end += states.weights + buffers + (states.optimizer + states.ddp_buckets if training else 0)
+    if n == 0:
+        forward_end = total[0]
+    temporaries = peak_point.breakdown.get("temporaries", 0) + peak_point.breakdown.get("recompute", 0)
+
+    modules = _modules(trace, life_list, total, effect.paths if effect else ())
+    assumptions = _assumptions(trace, policy, spec, opt, sharding, ckpt, effect, training, gathered, params)
+    if spec is not None and not training:
+        notes.append("optimizer state is reported, but the peak is an inference peak: trace with train=True "
+                     "for the training peak")
+    if effect is not None and effect.missing_flops:
+        notes.append("no forward FLOPs given for checkpointed " + ", ".join(effect.missing_flops))
+    return MemoryResult(
+        mode="training" if training else "inference",
+        weights=states.weights,
+        buffers=buffers,
+        inputs=sum(life.size for life in life_list if life.category == "inputs"),
+        gradients=states.gradients if training or spec else 0,
+        optimizer=states.optimizer,
+        activations=activations,
+        weight_copies=copies,
+        temporaries=temporaries,
+        forward_end=forward_end,
+        peak=peak_point.bytes,
+        inference_peak=None if training else peak_point.bytes,
+        training_peak=peak_point.bytes if training else None,
+        peak_at=peak_point,
+        optimizer_host=opt.host_bytes,
+        optimizer_breakdown=dict(opt.by_key),
+        optimizer_step_temporaries=step_temps,
+        step_peak=step_peak,
+        totals={"weights": weights_total, "gradients": grads_total if training or spec else 0,
+                "optimizer": opt.device_bytes},
+        devices=sharding.devices,
+        recompute_flops=effect.recompute_flops if effect else None,
+        checkpointed=effect.paths if effect else (),
+        modules=modules,
+        assumptions=assumptions,
+        notes=tuple(notes),
+    )
+
+
+def _check_precision(trace: Trace, params: Sequence[ParamInfo], policy: Precision, notes: list[str]) -> None:
+    floats = [p for p in params if p.kind == "parameter" and p.floating]
+    if not floats:
+        return
+    wanted = policy.weight_dtype
+    if wanted is not None and not any(p.dtype == wanted for p in floats):
+        have = sorted({p.dtype for p in floats})
+        raise MemoryConfigError(
+            f"precision {policy.value!r} needs {wanted} parameters, "
+            f"but the traced ones are {', '.join(have)}",
+            fix=f"trace the model with its floating parameters and inputs in {wanted} "
+                "(netcensus.memory.setup.low_precision_parameters), or pick the precision they have")
+    if policy.mixed:
+        low = policy.compute_dtype
+        if not any(o.dtype == low for e in trace.events for o in e.outputs):
+            notes.append(f"precision {policy.value!r}, but no op in the trace produced {low}: was it traced "
+                         "with netcensus.memory.setup.trace_contexts(precision)?")
+
+
+def _gathered(trace: Trace, params: Sequence[ParamInfo]) -> int:
+    """Unsharded weights of the largest block, twice (the unit computed and the one prefetched)."""
+    paths = blocks(trace.calls)
+    if not paths:
+        return distinct_bytes(params, "parameter")
+    largest = max(sum(p.nbytes for p in params if p.kind == "parameter" and p.name.startswith(b + "."))
+                  for b in paths)
+    return 2 * largest
+
+
+def _point(trace: Trace, position: int, value: int, breakdown: dict[str, int]) -> PeakPoint:
+    if position == 0:
+        return PeakPoint(value, "start", None, "", "", breakdown)
+    e = trace.events[position - 1]
+    return PeakPoint(value, e.phase, e.index, e.module, e.op, breakdown)
+
+
+def _ancestors(path: str) -> list[str]:
+    """``a.b.c`` -> ``["a.b.c", "a.b", "a", ""]``."""
+    out = [path]
+    while path:
+        path = path.rpartition(".")[0]
+        out.append(path)
+    return out
+
+
+def _modules(trace: Trace, lives: list[Life], total: list[int], checkpointed: Sequence[str]
+             ) -> tuple[ModuleMemory, ...]:
+    types: dict[str, str] = {}
+    calls: dict[str, int] = {}
+    fwd: dict[str, int] = {}
+    for c in trace.calls:
+        types.setdefault(c.path, c.type)
+        calls[c.path] = calls.get(c.path, 0) + 1
+        window = total[c.start + 1:c.end + 1] or [total[min(c.start, len(total) - 1)]]
+        fwd[c.path] = max(fwd.get(c.path, 0), max(window))
+    if not types:
+        return ()
+    size = {life.storage: life.size for life in lives}
+    bs = trace.backward_start
+    held_at_bwd = {life.storage for life in lives
+                   if life.category == "activations" and bs is not None and life.born < bs < life.died}
+    own: dict[str, int] = {}
+    seen: set[int] = set()
+    for s in trace.saved:
+        sid = s.tensor.storage
+        if sid in seen or sid not in held_at_bwd:
+            continue
+        seen.add(sid)
+        own[s.module] = own.get(s.module, 0) + size.get(sid, 0)
+    subtotal: dict[str, int] = {}
+    for path, b in own.items():
+        for a in _ancestors(path):
+            subtotal[a] = subtotal.get(a, 0) + b
+    bwd: dict[str, int] = {}
+    if bs is not None:
+        for e in trace.events[bs:]:
+            v = total[e.index + 1]
+            for a in _ancestors(e.module):
+                if v > bwd.get(a, -1):
+                    bwd[a] = v
+    marked = set(checkpointed)
+    return tuple(
+        ModuleMemory(path, types[path], calls[path], own.get(path, 0), subtotal.get(path, 0),
+                     fwd.get(path, 0), bwd.get(path) if bs is not None else None, path in marked)
+        for path in types
+    )
+
+
+def _assumptions(trace: Trace, policy: Precision, spec: OptimizerSpec | None, opt: OptimizerState,
+                 sharding: Sharding, ckpt: Checkpointing | None, effect: object, training: bool,
+                 gathered: int, params: Sequence[ParamInfo]) -> tuple[Assumption, ...]:
+    out = [
+        Assumption("step", "training" if training else "inference",
+                   "one forward, backward and optimizer step in steady state (optimizer state kept from "
+                   "the first step; gradients set to None before the forward, created during backward)"
+                   if training else "one forward under no_grad"),
+        Assumption("precision", policy.value, _precision_meaning(policy, params)),
+    ]
+    if training:
+        per = ""
+        trainable = sum(p.numel for p in params if p.trainable and p.floating)
+        if spec is not None and trainable:
+            per = f"; {opt.device_bytes / trainable:.4g} bytes per trainable parameter"
+        out.append(Assumption("optimizer", spec.describe() if spec else "none",
+                              (opt.formula + per) if spec else "no optimizer state"))
+        if spec is not None:
+            out.append(Assumption("optimizer step temporaries", fmt_bytes(opt.step_temporaries),
+                                  "peak the step allocates beyond weights, gradients and state (foreach "
+                                  "implementation unless foreach=False was given)"))
+    out.append(Assumption("sharding", sharding.strategy.value, sharding.describe()))
+    if sharding.ddp_buckets:
+        out.append(Assumption("ddp buckets", "gradient_as_bucket_view=False",
+                              "DDP keeps flat gradient buckets beside .grad: one more copy of the gradients"))
+    if gathered:
+        out.append(Assumption("gathered weights", fmt_bytes(gathered),
+                              "parameter sharding gathers one unit's full weights to compute it and "
+                              "prefetches the next: twice the largest block's weights (the whole model "
+                              "when no blocks are found)"))
+    if ckpt is not None:
+        meaning = ("non-reentrant torch.utils.checkpoint: saved tensors inside a checkpointed call are "
+                   "dropped when it returns and recomputed when backward first needs them")
+        if effect is not None:
+            meaning += f"; {effect.calls} calls"
+        out.append(Assumption("checkpointing", ckpt.describe(), meaning))
+    out.append(Assumption("attention", _attention_kind(trace),
+                          "what scaled_dot_product_attention saves: fused kernels keep q, k, v, output and "
+                          "a log-sum-exp; the math path keeps the attention probabilities"))
+    out.append(Assumption("accounting", "by storage, exact bytes",
+                          "no allocator rounding, caching or fragmentation; no CUDA context, cuBLAS/cuDNN "
+                          "workspaces or communication buffers"))
+    return tuple(out)
+
+
+def _precision_meaning(policy: Precision, params: Sequence[ParamInfo]) -> str:
+    if not policy.mixed:
+        return f"weights, gradients, optimizer state and compute in {policy.compute_dtype}"
+    low = policy.compute_dtype
+    if any(p.trainable and p.dtype not in ("float32",) and p.floating for p in params):
+        return (f"{low} weights and gradients; the optimizer keeps a float32 master copy (4 bytes per "
+                f"parameter, in its state); matmul-like ops in {low}")
+    return (f"float32 weights are the master copy; autocast (emulated) runs matmul-like ops in {low} on "
+            f"{low} copies of the weights, alive from their cast until backward has used them")
+
+
+def _attention_kind(trace: Trace) -> str:
+    ops = {e.op for e in trace.events if e.region is not None}
+    if not trace.regions:
+        return "none seen"
+    if any("flash" in op or "efficient" in op or "cudnn_attention" in op for op in ops):
+        return "fused"
+    return "math (probabilities materialised)"

@@ -1,0 +1,129 @@
+"""Activation checkpointing, estimated from a trace made without it.
+
+The model (non-reentrant ``torch.utils.checkpoint``) for one checkpointed module call ``c``:
+
+* forward: the tensors ops inside ``c`` save for backward are not kept. A storage born inside ``c``,
+  saved for backward, not among ``c``'s outputs and alive after ``c`` in the trace, dies when ``c``
+  returns instead. ``c``'s inputs are kept until ``c``'s backward (the checkpoint saves them).
+* backward: when autograd first needs one of those tensors, ``c``'s forward is recomputed: the
+  dropped storages are alive again from that event (``recompute_at``) until they died in the trace,
+  and the recomputation's own transient peak is added at that event: ``max(0, rise - dropped)``
+  where ``rise`` is how far live bytes rose above their level at ``c``'s start during ``c``'s forward.
+* compute: the forward of every checkpointed call runs twice; the extra FLOPs are the forward FLOPs
+  of the checkpointed modules (given by the caller, e.g. from the compute analysis).
+
+Only the outermost selected calls count (a checkpointed module inside another is already covered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ..trace.events import ModuleCall, Trace
+from .choices import Checkpointing
+from .timeline import Life, _metas
+
+
+def blocks(calls: Iterable[ModuleCall]) -> set[str]:
+    """Paths of the *blocks*: outermost numbered children (``h.0``, ``layers.3``) of a container whose
+    numbered children include at least two of the same class."""
+    by_parent: dict[tuple[str, str], list[str]] = {}
+    seen: set[str] = set()
+    for c in calls:
+        if c.path in seen or not c.path:
+            continue
+        seen.add(c.path)
+        parent, _, last = c.path.rpartition(".")
+        if last.isdigit():
+            by_parent.setdefault((parent, c.type), []).append(c.path)
+    found = {p for paths in by_parent.values() if len(paths) >= 2 for p in paths}
+    return {p for p in found if not any(p.startswith(q + ".") for q in found)}
+
+
+def selected_calls(trace: Trace, spec: Checkpointing) -> list[ModuleCall]:
+    """The outermost forward calls ``spec`` selects, in order."""
+    if spec.all_blocks:
+        paths = blocks(trace.calls)
+        chosen = [c for c in trace.calls if c.path in paths]
+    else:
+        chosen = [c for c in trace.calls if c.path and (c.path in spec.targets or c.type in spec.targets)]
+    chosen.sort(key=lambda c: (c.start, -c.end))
+    out: list[ModuleCall] = []
+    for c in chosen:
+        if c.end <= c.start or c.failed:
+            continue
+        if out and c.start >= out[-1].start and c.end <= out[-1].end:
+            continue  # nested in a call already chosen
+        out.append(c)
+    return out
+
+
+@dataclass(frozen=True)
+class CheckpointEffect:
+    calls: int
+    """Checkpointed module calls."""
+    paths: tuple[str, ...]
+    dropped: int
+    """Bytes of saved storages no longer kept through the forward (summed over calls)."""
+    kept_inputs: int
+    """Bytes of call inputs the checkpoints keep that the trace did not keep already."""
+    recompute_flops: int | None
+    """Extra forward FLOPs, when the caller gave forward FLOPs per module path."""
+    missing_flops: tuple[str, ...] = ()
+
+
+def apply(trace: Trace, lives: dict[int, Life], spec: Checkpointing, total: list[int],
+          module_flops: Mapping[str, int] | None = None) -> tuple[list[Life], CheckpointEffect]:
+    """Lives as they would be under ``spec``; ``total`` is the trace's live-bytes series (Series
+    positions: 0 is start, ``i + 1`` event ``i``) used for each call's forward rise."""
+    calls = selected_calls(trace, spec)
+    saved = {s.tensor.storage for s in trace.saved}
+    by_id = dict(lives)
+    extra: list[Life] = []
+    first_use: dict[int, int] = {}
+    if trace.backward_start is not None:
+        for e in trace.events[trace.backward_start:]:
+            for t in e.inputs:
+                first_use.setdefault(t.storage, e.index)
+    dropped_total = kept_total = 0
+    synth = -1
+    for c in calls:
+        outs = {t.storage for t in _metas(c.outputs)}
+        ins = {t.storage for t in _metas((c.inputs, c.kwargs))}
+        dropped = [
+            life for sid, life in by_id.items()
+            if sid in saved and sid not in outs and c.start <= life.born < c.end and life.died > c.end
+            and life.category in ("activations", "weight_copies", "temporaries")
+        ]
+        if not dropped:
+            continue
+        uses = [first_use[d.storage] for d in dropped if d.storage in first_use]
+        at = min(uses) if uses else min(d.died for d in dropped)
+        before = total[c.start] if c.start < len(total) else 0  # position c.start = after event c.start-1
+        rise = max(total[c.start + 1:c.end + 1], default=before) - before
+        size = 0
+        for d in dropped:
+            size += d.size
+            if at < d.died:
+                extra.append(Life(d.storage, d.size, at, d.died, d.category))
+            by_id[d.storage] = Life(d.storage, d.size, d.born, c.end, d.category)
+        dropped_total += size
+        spike = max(0, rise - size)
+        if spike:
+            extra.append(Life(synth, spike, at, at + 1, "recompute"))
+            synth -= 1
+        for sid in ins:
+            life = by_id.get(sid)
+            if life is None or life.category in ("weights", "buffers", "inputs") or life.died > at:
+                continue
+            kept_total += life.size
+            by_id[sid] = Life(sid, life.size, life.born, at + 1, "activations")
+    paths = tuple(dict.fromkeys(c.path for c in calls))
+    flops: int | None = None
+    missing: tuple[str, ...] = ()
+    if module_flops is not None:
+        missing = tuple(p for p in paths if p not in module_flops)
+        flops = sum(int(module_flops[p]) for p in paths if p in module_flops)
+    effect = CheckpointEffect(len(calls), paths, dropped_total, kept_total, flops, missing)
+    return list(by_id.values()) + extra, effect

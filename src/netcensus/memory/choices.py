@@ -1,0 +1,177 @@
+"""User choices of the memory analysis, as small typed objects that validate themselves.
+
+Each ``parse`` accepts the object itself or its usual spelling and raises :class:`MemoryConfigError`
+listing the valid values otherwise.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import MemoryConfigError
+
+
+def _valid(values: Iterable[str]) -> str:
+    return ", ".join(repr(v) for v in values)
+
+
+class Precision(enum.Enum):
+    """Where weights live and in which dtype the matmul-like ops run.
+
+    * ``fp32`` / ``fp16`` / ``bf16``: weights, gradients, optimizer state and compute all in that dtype
+      (the model must be traced with its floating parameters in that dtype).
+    * ``bf16-mixed`` / ``fp16-mixed``: compute in the low dtype through autocast (emulated on meta
+      tensors, see :mod:`netcensus.memory.autocast`). The fp32 master weights are the parameters
+      themselves when they are float32 (PyTorch AMP); when the parameters are low precision (Apex O2,
+      DeepSpeed, the ZeRO paper), the optimizer holds a float32 master copy, counted in its state.
+    """
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+    BF16 = "bf16"
+    FP16_MIXED = "fp16-mixed"
+    BF16_MIXED = "bf16-mixed"
+
+    @classmethod
+    def parse(cls, value: Precision | str | None) -> Precision:
+        if value is None:
+            return cls.FP32
+        if isinstance(value, Precision):
+            return value
+        text = str(value).strip().lower().replace("_", "-")
+        text = {"float32": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
+                "amp-bf16": "bf16-mixed", "amp-fp16": "fp16-mixed", "bf16-amp": "bf16-mixed",
+                "fp16-amp": "fp16-mixed"}.get(text, text)
+        for p in cls:
+            if p.value == text:
+                return p
+        raise MemoryConfigError(f"unknown precision {value!r}",
+                                fix=f"use one of {_valid(p.value for p in cls)}")
+
+    @property
+    def mixed(self) -> bool:
+        return self in (Precision.FP16_MIXED, Precision.BF16_MIXED)
+
+    @property
+    def compute_dtype(self) -> str:
+        """The dtype matmul-like ops run in."""
+        return {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp16-mixed": "float16",
+                "bf16-mixed": "bfloat16"}[self.value]
+
+    @property
+    def weight_dtype(self) -> str | None:
+        """The dtype the parameters must have in a pure-precision trace; None for mixed policies."""
+        return None if self.mixed else self.compute_dtype
+
+
+OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd": ("SGD", {"lr": 0.1}),
+    "sgd-momentum": ("SGD", {"lr": 0.1, "momentum": 0.9}),
+    "adam": ("Adam", {}),
+    "adamw": ("AdamW", {}),
+    "adagrad": ("Adagrad", {}),
+    "rmsprop": ("RMSprop", {}),
+    "adamax": ("Adamax", {}),
+    "nadam": ("NAdam", {}),
+    "radam": ("RAdam", {}),
+    "adadelta": ("Adadelta", {}),
+    "rprop": ("Rprop", {}),
+    "adam8bit": ("", {}),
+}
+"""Accepted optimizer names -> (torch.optim class name, default keyword arguments). ``adam8bit`` is
+bitsandbytes' blockwise 8-bit Adam, counted by formula (see :mod:`netcensus.memory.optimizer`)."""
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """An optimizer by name, with keyword arguments for its constructor (``momentum=0.9``...)."""
+
+    name: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        key = self.name.strip().lower().replace("_", "-")
+        if key not in OPTIMIZERS:
+            raise MemoryConfigError(f"unknown optimizer {self.name!r}",
+                                    fix=f"use one of {_valid(OPTIMIZERS)} or None")
+        object.__setattr__(self, "name", key)
+        object.__setattr__(self, "kwargs", dict(self.kwargs))
+
+    @classmethod
+    def parse(cls, value: OptimizerSpec | str | None, **kwargs: Any) -> OptimizerSpec | None:
+        if value is None:
+            return None
+        if isinstance(value, OptimizerSpec):
+            return value if not kwargs else cls(value.name, {**value.kwargs, **kwargs})
+        if isinstance(value, str):
+            return cls(value, kwargs)
+        raise MemoryConfigError(f"optimizer must be a name or an OptimizerSpec, got {type(value).__name__}",
+                                fix=f"use one of {_valid(OPTIMIZERS)} or None")
+
+    @property
+    def torch_class(self) -> str:
+        return OPTIMIZERS[self.name][0]
+
+    def constructor_kwargs(self) -> dict[str, Any]:
+        """The defaults of the name, overridden by the user's keyword arguments."""
+        return {**OPTIMIZERS[self.name][1], **self.kwargs}
+
+    def describe(self) -> str:
+        if self.name == "adam8bit":
+            text = "bitsandbytes Adam8bit (blockwise)"
+        else:
+            text = f"torch.optim.{self.torch_class}"
+        kw = self.constructor_kwargs()
+        if kw:
+            text += "(" + ", ".join(f"{k}={v!r}" for k, v in sorted(kw.items())) + ")"
+        return text
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Which module calls run under activation checkpointing (non-reentrant ``torch.utils.checkpoint``).
+
+    ``targets`` holds module class names and/or module paths; the special value ``"all"`` means every
+    *block*: the outermost modules that are numbered children of a container (``layers.0``,
+    ``layers.1``...) repeated with the same class at least twice (transformer layers, ResNet blocks).
+    """
+
+    targets: frozenset[str]
+    all_blocks: bool = False
+
+    @classmethod
+    def parse(cls, value: Checkpointing | str | Iterable[str] | None) -> Checkpointing | None:
+        if value is None or value is False:
+            return None
+        if isinstance(value, Checkpointing):
+            return value
+        if value is True:
+            return cls(frozenset(), True)
+        if isinstance(value, str):
+            if value.strip().lower() in ("all", "blocks"):
+                return cls(frozenset(), True)
+            if value.strip().lower() in ("", "none", "off"):
+                return None
+            items = [v.strip() for v in value.split(",") if v.strip()]
+        else:
+            items = []
+            for v in value:
+                if isinstance(v, type):
+                    items.append(v.__name__)
+                elif isinstance(v, str):
+                    items.append(v)
+                else:
+                    raise MemoryConfigError(
+                        f"checkpointing targets must be module class names or paths, got {v!r}",
+                        fix="pass None, 'all', or a set such as {'LlamaDecoderLayer'} or {'model.layers.0'}")
+        if not items:
+            return None
+        return cls(frozenset(items), False)
+
+    def describe(self) -> str:
+        if self.all_blocks:
+            return "all blocks"
+        return ", ".join(sorted(self.targets))

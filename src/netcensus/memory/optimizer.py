@@ -1,0 +1,205 @@
+"""Optimizer state, measured by running PyTorch's own optimizer on meta tensors.
+
+For ``torch.optim`` optimizers we build one meta parameter per trainable parameter (same shape and
+dtype, or float32 when the optimizer keeps float32 master weights), give each a meta ``.grad``, and run
+the real ``optimizer.step()`` twice. The state PyTorch allocates (``exp_avg``, ``momentum_buffer``...)
+therefore has PyTorch's own shapes and dtypes; it is summed deduplicated by storage. Step counters
+that PyTorch keeps on the host (``step`` as a CPU scalar unless ``capturable``/``fused``) are reported
+apart as ``host_bytes``: they are not device memory.
+
+The second step runs under a small liveness recorder, which gives the step's own temporaries (the
+peak bytes it allocates beyond parameters, gradients and state): with ``foreach=True`` (PyTorch's
+default on CUDA) they span all parameters at once, e.g. Adam's ``sqrt(exp_avg_sq)`` list; with
+``foreach=False`` one parameter at a time. Unless the user sets ``foreach``, we run ``foreach=True``,
+the CUDA default. ``fused``/``capturable`` cannot run on meta tensors and are refused.
+
+bitsandbytes' ``Adam8bit`` is counted by formula (bitsandbytes 0.4x, blockwise quantization): for a
+parameter of n elements, n >= ``min_8bit_size`` (4096): two uint8 states (2n bytes) plus two float32
+absmax per block of 256 (2 * 4 * ceil(n / 256)); smaller parameters keep two float32 states (8n).
+The two 256-entry float32 quantization maps are shared by all parameters (2 KiB once).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+from .choices import OptimizerSpec, Precision
+from .errors import MemoryConfigError
+from .params import ParamInfo
+
+
+@dataclass(frozen=True)
+class OptimizerState:
+    """Bytes an optimizer keeps between steps, and what one step allocates transiently."""
+
+    device_bytes: int
+    """State on the parameters' device (including float32 master weights when kept)."""
+    host_bytes: int = 0
+    """State PyTorch keeps on the host (non-capturable step counters)."""
+    by_key: dict[str, int] = field(default_factory=dict)
+    """Bytes per state name (``exp_avg``, ``step``, ``master_weights``...)."""
+    master_weights: int = 0
+    """Float32 master copy held by the optimizer (low-precision parameters with a mixed policy)."""
+    step_temporaries: int = 0
+    """Peak bytes one step allocates beyond parameters, gradients and state."""
+    formula: str = ""
+    """How the figure was obtained, for the report."""
+
+
+class _Liveness(TorchDispatchMode):
+    """Peak bytes of op outputs whose storages are not in ``known`` (pre-existing tensors)."""
+
+    def __init__(self, known: set[int]):
+        super().__init__()
+        self.known = known
+        self.live: dict[int, int] = {}
+        self.current = 0
+        self.peak = 0
+
+    def _died(self, key: int) -> None:
+        self.current -= self.live.pop(key, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if not isinstance(t, torch.Tensor):
+                continue
+            try:
+                st = t.untyped_storage()
+            except Exception:
+                continue
+            key = st._cdata
+            if key in self.known or key in self.live:
+                continue
+            size = st.nbytes()
+            self.live[key] = size
+            self.current += size
+            weakref.finalize(st, self._died, key)
+        self.peak = max(self.peak, self.current)
+        return out
+
+
+def _storage_bytes(values: Sequence[Any], seen: set[int]) -> tuple[int, int]:
+    """(device bytes, host bytes) of the tensors in values, skipping storages already seen."""
+    device = host = 0
+    for v in values:
+        if not isinstance(v, torch.Tensor):
+            continue
+        st = v.untyped_storage()
+        if st._cdata in seen:
+            continue
+        seen.add(st._cdata)
+        if v.device.type == "meta":
+            device += st.nbytes()
+        else:
+            host += st.nbytes()
+    return device, host
+
+
+def _torch_dtype(name: str) -> torch.dtype:
+    return getattr(torch, name)
+
+
+def optimizer_state(params: Sequence[ParamInfo], spec: OptimizerSpec | str | None,
+                    precision: Precision | str = Precision.FP32) -> OptimizerState:
+    """The state ``spec`` keeps for the trainable parameters in ``params``.
+
+    With a mixed precision policy and low-precision parameters, the optimizer works on a float32
+    master copy: its state is float32 and the copy (4 bytes per element) is added as
+    ``master_weights``.
+    """
+    spec = OptimizerSpec.parse(spec)
+    precision = Precision.parse(precision)
+    trainable = [p for p in params if p.trainable and p.floating]
+    if spec is None or not trainable:
+        return OptimizerState(0, formula="no optimizer" if spec is None else "no trainable parameters")
+    master = precision.mixed and any(p.dtype != "float32" for p in trainable)
+    dtypes = ["float32" if master and p.dtype != "float32" else p.dtype for p in trainable]
+    master_bytes = sum(p.numel * 4 for p in trainable if p.dtype != "float32") if master else 0
+    if spec.name == "adam8bit":
+        state = _adam8bit(trainable, spec)
+    else:
+        state = _run_torch(trainable, dtypes, spec)
+    if master_bytes:
+        by_key = {**state.by_key, "master_weights": master_bytes}
+        state = OptimizerState(state.device_bytes + master_bytes, state.host_bytes, by_key, master_bytes,
+                               state.step_temporaries,
+                               state.formula + " + float32 master weights (4 bytes per element)")
+    return state
+
+
+def _run_torch(trainable: Sequence[ParamInfo], dtypes: Sequence[str], spec: OptimizerSpec) -> OptimizerState:
+    cls = getattr(torch.optim, spec.torch_class)
+    kwargs = spec.constructor_kwargs()
+    for flag in ("fused", "capturable"):
+        if kwargs.get(flag):
+            raise MemoryConfigError(f"{spec.torch_class}({flag}=True) cannot run on meta tensors",
+                                    fix=f"leave {flag} unset: the state it keeps is the same "
+                                        "(with the step counter on the device)")
+    kwargs.setdefault("foreach", True)
+    # Factories inside step() (step counters) must not follow a caller's torch.device("meta").
+    with torch.device("cpu"), torch.no_grad():
+        metas = []
+        for p, dtype in zip(trainable, dtypes):
+            t = torch.nn.Parameter(torch.empty(p.shape, dtype=_torch_dtype(dtype), device="meta"))
+            t.grad = torch.empty_like(t)
+            metas.append(t)
+        try:
+            opt = cls(metas, **kwargs)
+        except TypeError as exc:
+            raise MemoryConfigError(f"torch.optim.{spec.torch_class} does not take these arguments: {exc}",
+                                    fix="pass only keyword arguments its constructor accepts") from None
+        opt.step()
+        known = {t.untyped_storage()._cdata for t in metas}
+        known |= {t.grad.untyped_storage()._cdata for t in metas}
+        for s in opt.state.values():
+            known |= {v.untyped_storage()._cdata for v in s.values() if isinstance(v, torch.Tensor)}
+        recorder = _Liveness(known)
+        with recorder:
+            opt.step()
+        seen: set[int] = set()
+        by_key: dict[str, int] = {}
+        device = host = 0
+        for s in opt.state.values():
+            for key, v in s.items():
+                d, h = _storage_bytes([v], seen)
+                if d or h:
+                    by_key[key] = by_key.get(key, 0) + d + h
+                device += d
+                host += h
+    names = sorted(by_key)
+    formula = f"{spec.describe()} run on meta tensors: " + ", ".join(names) if names else \
+        f"{spec.describe()} keeps no state"
+    return OptimizerState(device, host, by_key, 0, recorder.peak, formula)
+
+
+def _adam8bit(trainable: Sequence[ParamInfo], spec: OptimizerSpec) -> OptimizerState:
+    kw = spec.constructor_kwargs()
+    min_8bit = int(kw.get("min_8bit_size", 4096))
+    block = int(kw.get("block_size", 256))
+    by_key = {"state1": 0, "state2": 0, "absmax1": 0, "absmax2": 0, "qmap1+qmap2": 0}
+    for p in trainable:
+        n = p.numel
+        if n >= min_8bit:
+            blocks = -(-n // block)
+            by_key["state1"] += n
+            by_key["state2"] += n
+            by_key["absmax1"] += 4 * blocks
+            by_key["absmax2"] += 4 * blocks
+        else:
+            by_key["state1"] += 4 * n
+            by_key["state2"] += 4 * n
+    if any(p.numel >= min_8bit for p in trainable):
+        by_key["qmap1+qmap2"] = 2 * 256 * 4
+    by_key = {k: v for k, v in by_key.items() if v}
+    formula = (f"bitsandbytes Adam8bit formula: n >= {min_8bit}: 2n (uint8) + 8*ceil(n/{block}) (absmax); "
+               f"n < {min_8bit}: 8n (float32); + 2 KiB of quantization maps")
+    return OptimizerState(sum(by_key.values()), 0, by_key, 0, 0, formula)
+

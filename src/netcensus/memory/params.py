@@ -1,0 +1,142 @@
+"""A plain description of a model's parameters and buffers: what the memory analysis needs to know.
+
+:class:`ParamInfo` is plain data (no tensors), so the memory analysis is a pure function of a trace and
+a list of these. :func:`param_infos` builds the list from an ``nn.Module``:
+
+* one entry per distinct tensor object (tied weights registered under several names count once; the
+  other names are kept in ``also``), parameters first, then buffers, in ``named_parameters`` /
+  ``named_buffers`` order;
+* ``storage`` is a small id shared by the distinct tensors that view one storage (``b.weight =
+  nn.Parameter(a.weight.data)``), so bytes can be deduplicated by storage while gradients and
+  optimizer state stay per tensor (PyTorch gives each such tensor its own ``.grad`` and state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+_FLOATING = {"float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2",
+             "float8_e4m3fnuz", "float8_e5m2fnuz", "complex64", "complex128", "complex32"}
+
+ITEMSIZE = {
+    "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "complex128": 16, "complex64": 8,
+    "complex32": 4, "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool": 1,
+    "uint16": 2, "uint32": 4, "uint64": 8, "float8_e4m3fn": 1, "float8_e5m2": 1, "float8_e4m3fnuz": 1,
+    "float8_e5m2fnuz": 1,
+}
+"""Bytes per element of each dtype, by the name the trace uses (``str(dtype)`` without ``torch.``)."""
+
+
+def itemsize(dtype: str) -> int:
+    """Bytes per element of ``dtype`` (a trace dtype name such as ``"bfloat16"``)."""
+    size = ITEMSIZE.get(dtype)
+    if size is None:
+        size = torch.empty((), dtype=getattr(torch, dtype)).element_size()
+        ITEMSIZE[dtype] = size
+    return size
+
+
+@dataclass(frozen=True, slots=True)
+class ParamInfo:
+    """One distinct parameter or buffer tensor."""
+
+    name: str
+    """state_dict-style name (the first one when the tensor is registered under several)."""
+    shape: tuple[int, ...]
+    dtype: str
+    requires_grad: bool
+    kind: str = "parameter"
+    """``"parameter"`` or ``"buffer"``."""
+    storage: int = 0
+    """Id shared by distinct tensors that view one storage; 0 means "its own storage"."""
+    storage_nbytes: int | None = None
+    """Bytes of the whole storage it views; None means ``numel * itemsize``."""
+    also: tuple[str, ...] = ()
+    """Other names the same tensor object is registered under (tied weights)."""
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of this tensor's own elements."""
+        return self.numel * itemsize(self.dtype)
+
+    @property
+    def floating(self) -> bool:
+        return self.dtype in _FLOATING
+
+    @property
+    def trainable(self) -> bool:
+        """A parameter that gets a gradient and optimizer state."""
+        return self.kind == "parameter" and self.requires_grad
+
+
+def distinct_bytes(infos: Iterable[ParamInfo], kind: str) -> int:
+    """Bytes of the tensors of ``kind``, each shared storage counted once (with its full size)."""
+    seen: dict[int, int] = {}
+    total = 0
+    for p in infos:
+        if p.kind != kind:
+            continue
+        size = p.storage_nbytes if p.storage_nbytes is not None else p.nbytes
+        if p.storage:
+            seen[p.storage] = max(seen.get(p.storage, 0), size)
+        else:
+            total += size
+    return total + sum(seen.values())
+
+
+def _storage_key(t: torch.Tensor) -> int | None:
+    try:
+        return int(t.untyped_storage()._cdata)
+    except Exception:  # sparse, nested and some subclasses have no plain storage
+        return None
+
+
+def param_infos(model: nn.Module) -> list[ParamInfo]:
+    """Describe ``model``'s parameters and buffers, deduplicated by tensor identity and storage.
+
+    Reads only metadata (shape, dtype, requires_grad, storage identity); works for meta models.
+    """
+    by_tensor: dict[int, list[str]] = {}
+    tensors: dict[int, tuple[torch.Tensor, str]] = {}
+    for kind, items in (("parameter", model.named_parameters(remove_duplicate=False)),
+                        ("buffer", model.named_buffers(remove_duplicate=False))):
+        for name, t in items:
+            if t is None:
+                continue
+            if id(t) not in tensors:
+                tensors[id(t)] = (t, kind)
+                by_tensor[id(t)] = []
+            by_tensor[id(t)].append(name)
+    storage_users: dict[int, int] = {}
+    for t, _ in tensors.values():
+        key = _storage_key(t)
+        if key is not None:
+            storage_users[key] = storage_users.get(key, 0) + 1
+    storage_ids: dict[int, int] = {}
+    out: list[ParamInfo] = []
+    for tid, (t, kind) in tensors.items():
+        names = by_tensor[tid]
+        key = _storage_key(t)
+        sid = 0
+        storage_nbytes = None
+        if key is not None:
+            try:
+                storage_nbytes = int(t.untyped_storage().nbytes())
+            except Exception:
+                storage_nbytes = None
+            if storage_users.get(key, 0) > 1:
+                sid = storage_ids.setdefault(key, len(storage_ids) + 1)
+        out.append(ParamInfo(names[0], tuple(t.shape), str(t.dtype).removeprefix("torch."),
+                             bool(t.requires_grad), kind, sid, storage_nbytes, tuple(names[1:])))
+    return out
