@@ -1,0 +1,307 @@
+"""Compute census of a trace: MACs, FLOPs and core MACs per op call, attributed to modules.
+
+``analyze_compute(trace)`` is a pure function of a :class:`~netcensus.trace.events.Trace`.
+
+Conventions (docs/conventions.md has the full list)
+---------------------------------------------------
+* A MAC is one multiply-accumulate, 1 MAC = 2 FLOPs. ``core_macs`` counts conv, linear, matmul and
+  attention products only; ``macs`` adds other sums of products (interpolation weights); ``flops``
+  counts everything, by the per-op formulas of :mod:`netcensus.ops`.
+* Every op call is *counted* (a formula), *zero* by definition (views, copies, allocation...), or
+  *unsupported* (no formula: tallied per op and per module, never a silent zero).
+* A watched-function call (``Trace.regions``, e.g. ``scaled_dot_product_attention``) with a region
+  formula is counted as a whole, once per phase; the op calls inside it are ``via_region`` and not
+  counted again. A region without a formula leaves its ops to be counted one by one.
+* Figures of a module are *inclusive*: a module's figures include its children's, the root ``""``
+  equals the total, and the items sum to the root.
+* Forward and backward are split; the causal-aware figures count only the unmasked query/key pairs
+  of causal attention (equal to the dense figures where there is none).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from ..ops import COUNTED, UNSUPPORTED, ZERO, FormulaError, OpCost, evaluate, evaluate_region
+from ..trace.events import BACKWARD, FORWARD, Trace
+
+REGION = "region"
+VIA_REGION = "via_region"
+
+RegionKey = tuple[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """MACs, FLOPs and core MACs of something."""
+
+    macs: int = 0
+    flops: int = 0
+    core_macs: int = 0
+
+    def __add__(self, other: Figures) -> Figures:
+        return Figures(self.macs + other.macs, self.flops + other.flops, self.core_macs + other.core_macs)
+
+
+ZERO_FIGURES = Figures()
+
+
+def _figures(cost: OpCost) -> Figures:
+    return Figures(cost.macs, cost.flops, cost.core_macs)
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeFigures:
+    """Figures split by phase, dense and causal-aware."""
+
+    forward: Figures
+    backward: Figures
+    total: Figures
+    causal_forward: Figures
+    """Causal-aware: causal attention counts only its unmasked query/key pairs."""
+    causal_backward: Figures
+    causal_total: Figures
+
+
+@dataclass(frozen=True, slots=True)
+class CostItem:
+    """One counted (or unsupported) thing: an op call, or a region call in one phase."""
+
+    op: str
+    """The aten op name (``"aten.mm.default"``), or the region's name for a region."""
+    module: str
+    phase: str
+    status: str
+    """``counted``, ``unsupported`` or ``region``."""
+    figures: Figures
+    causal: Figures
+    """The causal-aware figures (equal to ``figures`` unless this is causal attention)."""
+    formula: str
+    """The formula with the numbers bound; for unsupported calls, why."""
+    event: int | None = None
+    """Index of the event (None for a region item)."""
+    region: int | None = None
+    """Index of the region (for a region item, or an op event counted on its own inside a region)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpRow:
+    """All calls of one op with one status."""
+
+    op: str
+    status: str
+    """``counted``, ``zero``, ``unsupported``, ``region`` or ``via_region`` (counted by its region)."""
+    calls: int
+    forward_calls: int
+    backward_calls: int
+    figures: Figures
+    causal: Figures
+    formula: str
+    """The formula of the first call (an example), the zero category, or why it is unsupported."""
+    modules: tuple[str, ...]
+    """Modules the op ran in, in order of first call."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleCompute:
+    """Inclusive figures of one module path (its own ops and all its descendants')."""
+
+    path: str
+    figures: ComputeFigures
+    own: Figures
+    """Figures of the ops attributed to this module itself (exclusive), both phases, dense."""
+    counted_calls: int
+    """Counted op calls and region items, inclusive."""
+    unsupported_calls: int
+    """Unsupported op calls, inclusive."""
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """How completely the trace was counted, in op calls."""
+
+    counted: int
+    zero: int
+    unsupported: int
+    via_region: int
+    """Op calls inside a region that was counted as a whole."""
+    regions: int
+    """Region items counted (one per region and phase)."""
+    unsupported_by_op: dict[str, int]
+    unsupported_by_module: dict[str, dict[str, int]]
+    """Module path (where the calls ran, exclusive) -> op -> calls."""
+    reasons: dict[str, str]
+    """Unsupported op -> why (no formula, or the formula's error)."""
+
+    @property
+    def complete(self) -> bool:
+        return self.unsupported == 0
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeResult:
+    """Everything :func:`analyze_compute` finds."""
+
+    totals: ComputeFigures
+    modules: dict[str, ModuleCompute]
+    """Module path -> inclusive figures; ``""`` is the root and equals ``totals``."""
+    by_op: tuple[OpRow, ...]
+    coverage: Coverage
+    items: tuple[CostItem, ...]
+    """Every counted or unsupported op call and region item, in trace order; they sum to the totals."""
+    notes: tuple[str, ...] = ()
+
+
+def analyze_compute(trace: Trace) -> ComputeResult:
+    """Count every op call of ``trace`` and attribute it to modules (see the module docstring)."""
+    notes: list[str] = []
+    region_items, region_phases = _region_items(trace, notes)
+    items: list[CostItem] = []
+    rows = _Rows()
+    emitted: set[tuple[int, str]] = set()
+    counts: Counter[str] = Counter()
+    unsupported_by_op: Counter[str] = Counter()
+    unsupported_by_module: dict[str, Counter[str]] = defaultdict(Counter)
+    reasons: dict[str, str] = {}
+
+    for ev in trace.events:
+        key: RegionKey | None = (ev.region, ev.phase) if ev.region is not None else None
+        if key is not None and key in region_phases:
+            if key not in emitted:
+                emitted.add(key)
+                item = region_items[key]
+                items.append(item)
+                rows.add(item.op, REGION, item.phase, item.module, item.figures, item.causal, item.formula)
+            counts[VIA_REGION] += 1
+            rows.add(ev.op, VIA_REGION, ev.phase, ev.module, ZERO_FIGURES, ZERO_FIGURES,
+                     f"counted by its region ({trace.regions[ev.region].name} #{ev.region})")  # type: ignore[index]
+            continue
+        result = evaluate(ev)
+        counts[result.status] += 1
+        if result.status == ZERO:
+            rows.add(ev.op, ZERO, ev.phase, ev.module, ZERO_FIGURES, ZERO_FIGURES,
+                     f"zero by definition ({result.reason})")
+            continue
+        if result.status == UNSUPPORTED or result.cost is None:
+            unsupported_by_op[ev.op] += 1
+            unsupported_by_module[ev.module][ev.op] += 1
+            reasons.setdefault(ev.op, result.reason)
+            text = f"unsupported: {result.reason}"
+            items.append(CostItem(ev.op, ev.module, ev.phase, UNSUPPORTED, ZERO_FIGURES, ZERO_FIGURES, text,
+                                  ev.index, ev.region))
+            rows.add(ev.op, UNSUPPORTED, ev.phase, ev.module, ZERO_FIGURES, ZERO_FIGURES, text)
+            continue
+        cost = result.cost
+        item = CostItem(ev.op, ev.module, ev.phase, COUNTED, _figures(cost), _figures(cost.aware),
+                        cost.formula, ev.index, ev.region)
+        items.append(item)
+        rows.add(ev.op, COUNTED, ev.phase, ev.module, item.figures, item.causal, cost.formula)
+
+    for region_key, item in region_items.items():  # a region whose phase recorded no op call
+        if region_key not in emitted:
+            items.append(item)
+            rows.add(item.op, REGION, item.phase, item.module, item.figures, item.causal, item.formula)
+
+    modules = _modules(trace, items)
+    totals = modules[""].figures
+    if totals.causal_total != totals.total:
+        notes.append("causal attention: the causal-aware figures count only unmasked query/key pairs")
+    if unsupported_by_op:
+        listed = ", ".join(f"{op} x{c}" for op, c in unsupported_by_op.most_common())
+        notes.append(f"not counted (unsupported): {listed}")
+    coverage = Coverage(
+        counted=counts[COUNTED], zero=counts[ZERO], unsupported=counts[UNSUPPORTED],
+        via_region=counts[VIA_REGION], regions=len(region_items), unsupported_by_op=dict(unsupported_by_op),
+        unsupported_by_module={m: dict(c) for m, c in unsupported_by_module.items()}, reasons=reasons,
+    )
+    return ComputeResult(totals, modules, rows.result(), coverage, tuple(items), tuple(notes))
+
+
+def _region_items(trace: Trace, notes: list[str]) -> tuple[dict[RegionKey, CostItem], set[RegionKey]]:
+    """Region items keyed by (region index, phase); a backward item only where the region's backward
+    ran (some backward event carries its index). Regions without a formula are left out, so their op
+    calls are counted one by one."""
+    first_backward: dict[int, str] = {}
+    for ev in trace.events:
+        if ev.phase == BACKWARD and ev.region is not None and ev.region not in first_backward:
+            first_backward[ev.region] = ev.module
+    items: dict[RegionKey, CostItem] = {}
+    for region in trace.regions:
+        phases = [(FORWARD, region.module)]
+        if region.index in first_backward:
+            phases.append((BACKWARD, first_backward[region.index]))
+        for phase, module in phases:
+            try:
+                cost = evaluate_region(region, phase)
+            except FormulaError as exc:
+                notes.append(f"{exc}; its op calls are counted one by one")
+                continue
+            if cost is None:
+                continue
+            items[(region.index, phase)] = CostItem(region.name, module, phase, REGION, _figures(cost),
+                                                    _figures(cost.aware), cost.formula, None, region.index)
+    return items, set(items)
+
+
+def _ancestors(path: str) -> list[str]:
+    """``"a.b.c"`` -> ``["a.b.c", "a.b", "a", ""]``; ``""`` -> ``[""]``."""
+    if not path:
+        return [""]
+    parts = path.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts), 0, -1)] + [""]
+
+
+def _modules(trace: Trace, items: list[CostItem]) -> dict[str, ModuleCompute]:
+    paths: dict[str, None] = {"": None}
+    for call in trace.calls:
+        for p in reversed(_ancestors(call.path)):
+            paths.setdefault(p, None)
+    acc: dict[str, dict[str, Figures]] = defaultdict(lambda: defaultdict(Figures))
+    own: dict[str, Figures] = defaultdict(Figures)
+    counted: Counter[str] = Counter()
+    unsupported: Counter[str] = Counter()
+    for item in items:
+        own[item.module] = own[item.module] + item.figures
+        for p in _ancestors(item.module):
+            paths.setdefault(p, None)
+            bucket = acc[p]
+            bucket[item.phase] = bucket[item.phase] + item.figures
+            bucket["causal_" + item.phase] = bucket["causal_" + item.phase] + item.causal
+            if item.status == UNSUPPORTED:
+                unsupported[p] += 1
+            else:
+                counted[p] += 1
+    result: dict[str, ModuleCompute] = {}
+    for p in paths:
+        b = acc.get(p, {})
+        fwd, bwd = b.get(FORWARD, ZERO_FIGURES), b.get(BACKWARD, ZERO_FIGURES)
+        cfwd, cbwd = b.get("causal_forward", ZERO_FIGURES), b.get("causal_backward", ZERO_FIGURES)
+        figures = ComputeFigures(fwd, bwd, fwd + bwd, cfwd, cbwd, cfwd + cbwd)
+        result[p] = ModuleCompute(p, figures, own.get(p, ZERO_FIGURES), counted[p], unsupported[p])
+    return result
+
+
+class _Rows:
+    """Accumulates the by-op table."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[str, str], dict] = {}
+
+    def add(self, op: str, status: str, phase: str, module: str, figures: Figures, causal: Figures,
+            formula: str) -> None:
+        row = self.rows.get((op, status))
+        if row is None:
+            row = self.rows[(op, status)] = {"calls": 0, FORWARD: 0, BACKWARD: 0, "figures": ZERO_FIGURES,
+                                             "causal": ZERO_FIGURES, "formula": formula, "modules": {}}
+        row["calls"] += 1
+        row[phase] += 1
+        row["figures"] += figures
+        row["causal"] += causal
+        row["modules"].setdefault(module, None)
+
+    def result(self) -> tuple[OpRow, ...]:
+        rows = [OpRow(op, status, r["calls"], r[FORWARD], r[BACKWARD], r["figures"], r["causal"],
+                      r["formula"], tuple(r["modules"])) for (op, status), r in self.rows.items()]
+        rows.sort(key=lambda r: (-r.figures.flops, -r.calls, r.op, r.status))
+        return tuple(rows)
