@@ -1,0 +1,156 @@
+"""Closed forms for the per-element families: pointwise, reductions, softmax, norms, pooling,
+interpolation, embeddings, recurrent layers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from netcensus.analyses.compute import ComputeResult, analyze_compute
+from netcensus.trace.tracer import trace_model
+
+
+class Fn(nn.Module):
+    def __init__(self, fn):  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):  # type: ignore[no-untyped-def]
+        return self.fn(*args)
+
+
+def census(model: nn.Module, *inputs: torch.Tensor, train: bool = False,
+           device: str = "meta") -> ComputeResult:
+    return analyze_compute(trace_model(model, inputs, train=train, device=device))
+
+
+def flops_of(result: ComputeResult, op: str, phase: str = "forward") -> int:
+    found = [i for i in result.items if (i.op == op or i.op.startswith(op + ".")) and i.phase == phase]
+    assert found, f"{op} not in {[i.op for i in result.items]}"
+    return sum(i.figures.flops for i in found)
+
+
+X = torch.randn(2, 3, 4, 5)  # 120 elements
+
+
+@pytest.mark.parametrize(("fn", "op", "per_element"), [
+    (torch.relu, "aten.relu", 1),
+    (torch.exp, "aten.exp", 1),  # the pointwise family's default
+    (lambda x: x + x, "aten.add", 1),
+    (lambda x: torch.add(x, x, alpha=2), "aten.add", 2),  # a + alpha*b
+    (lambda x: x / 3, "aten.div", 1),
+    (torch.sigmoid, "aten.sigmoid", 4),  # 1/(1+exp(-x))
+    (F.silu, "aten.silu", 5),  # x*sigmoid(x)
+    (F.gelu, "aten.gelu", 5),  # 0.5*x*(1+erf(x/sqrt 2))
+    (lambda x: F.gelu(x, approximate="tanh"), "aten.gelu", 9),
+    (F.hardswish, "aten.hardswish", 5),
+    (lambda x: F.leaky_relu(x, 0.1), "aten.leaky_relu", 2),
+    (torch.tanh, "aten.tanh", 1),
+    (lambda x: x.clamp(-1, 1), "aten.clamp", 2),
+])
+def test_pointwise_costs_per_output_element(fn, op: str, per_element: int) -> None:  # type: ignore[no-untyped-def]
+    assert flops_of(census(Fn(fn), X), op) == per_element * 120
+
+
+def test_copies_and_views_are_zero_by_definition() -> None:
+    r = census(Fn(lambda x: x.clone().transpose(0, 1).contiguous().view(-1).float()), X)
+    assert r.totals.total.flops == 0
+    assert r.coverage.counted == 0 and r.coverage.unsupported == 0 and r.coverage.zero >= 3
+
+
+def test_reductions() -> None:
+    # sum: one add per input element; mean: plus a divide per output element
+    assert flops_of(census(Fn(lambda x: x.sum(-1)), X), "aten.sum") == 120
+    assert flops_of(census(Fn(lambda x: x.mean(-1)), X), "aten.mean") == 120 + 24
+    assert flops_of(census(Fn(lambda x: x.amax(-1)), X), "aten.amax") == 120
+
+
+def test_softmax_family() -> None:
+    # softmax 5 per element; log-softmax 5 per element + 1 per row (24 rows of 5)
+    assert flops_of(census(Fn(lambda x: x.softmax(-1)), X), "aten._softmax") == 600
+    assert flops_of(census(Fn(lambda x: x.log_softmax(-1)), X), "aten._log_softmax") == 600 + 24
+    r = census(Fn(lambda x: x.softmax(-1)), X.clone().requires_grad_(), train=True)
+    assert flops_of(r, "aten._softmax_backward_data", "backward") == 4 * 120
+
+
+def test_layer_norm() -> None:
+    x = torch.randn(2, 5, 16)  # 160 elements, 10 rows
+    # statistics 4 + normalise 2 + weight 1 + bias 1 = 8 per element; 4 per row
+    assert flops_of(census(nn.LayerNorm(16), x), "aten.native_layer_norm") == 8 * 160 + 4 * 10
+    plain = census(nn.LayerNorm(16, elementwise_affine=False), x)
+    assert flops_of(plain, "aten.native_layer_norm") == 6 * 160 + 40
+    r = census(nn.LayerNorm(16), x.clone().requires_grad_(), train=True)
+    # input gradient 9 + 1 (weight), weight gradient 2, bias gradient 1 per element
+    assert flops_of(r, "aten.native_layer_norm_backward", "backward") == (10 + 2 + 1) * 160
+
+
+def test_batch_norm_train_and_eval() -> None:
+    x = torch.randn(4, 3, 5, 5)  # 300 elements, 3 channels
+    bn = nn.BatchNorm2d(3)
+    # training: 8 per element + 4 per channel + 6 per channel for the running statistics
+    assert flops_of(census(bn, x, train=True), "aten.native_batch_norm") == 8 * 300 + 4 * 3 + 6 * 3
+    # eval: normalise 2 + affine 2 per element, 2 per channel
+    ops = {i.op for i in census(bn.eval(), x).items}
+    (op,) = [o for o in ops if "batch_norm" in o]
+    assert flops_of(census(bn, x), op.rsplit(".", 1)[0]) == 4 * 300 + 2 * 3
+
+
+def test_group_norm() -> None:
+    # 3 samples x 2 groups = 6 rows; 60 elements: 8*60 + 4*6
+    assert flops_of(census(nn.GroupNorm(2, 4), torch.randn(3, 4, 5)), "aten.native_group_norm") == 504
+
+
+def test_pooling() -> None:
+    x = torch.randn(1, 2, 9, 9)
+    # max 3x3 stride 2: out 4x4; one comparison per window element: 2*16*9 = 288
+    assert flops_of(census(nn.MaxPool2d(3, stride=2), x), "aten.max_pool2d_with_indices") == 288
+    # average 2x2 on 8x8: out 4x4; (4 adds + 1 divide) per output: 2*16*5 = 160
+    assert flops_of(census(nn.AvgPool2d(2), torch.randn(1, 2, 8, 8)), "aten.avg_pool2d") == 160
+
+
+@pytest.mark.parametrize(("size", "out"), [(7, 3), (5, 3), (6, 4), (4, 4)])
+def test_adaptive_average_pool_counts_its_exact_windows(size: int, out: int) -> None:
+    # oracle: every (output, input) pair inside a window has a non-zero derivative
+    x = torch.randn(1, 1, size, size)
+    jac = torch.autograd.functional.jacobian(lambda t: F.adaptive_avg_pool2d(t, out), x)
+    windows = int(jac.count_nonzero())
+    assert flops_of(census(nn.AdaptiveAvgPool2d(out), x), "aten._adaptive_avg_pool2d") == windows + out * out
+
+
+def test_interpolation() -> None:
+    x = torch.randn(1, 2, 4, 4)
+    r = census(Fn(lambda t: F.interpolate(t, scale_factor=2, mode="bilinear")), x)
+    # 2*8*8 = 128 outputs, 4 neighbours each: 512 MACs, not core
+    assert (r.totals.total.macs, r.totals.total.core_macs, r.totals.total.flops) == (512, 0, 1024)
+    r = census(Fn(lambda t: F.interpolate(t, scale_factor=2, mode="nearest")), x)
+    assert r.totals.total.flops == 0 and r.coverage.counted == 1  # an explicit zero, not a missing op
+
+
+def test_embedding() -> None:
+    ids = torch.randint(0, 10, (2, 7))
+    r = census(nn.Embedding(10, 8), ids, train=True)
+    # the lookup costs 0; its gradient adds 2*7*8 = 112 elements into rows
+    assert flops_of(r, "aten.embedding") == 0
+    assert flops_of(r, "aten.embedding_dense_backward", "backward") == 112
+
+
+@pytest.mark.parametrize(("cls", "gates"), [(nn.LSTM, 4), (nn.GRU, 3), (nn.RNN, 1)])
+def test_recurrent_layers_decompose_on_meta(cls, gates: int) -> None:  # type: ignore[no-untyped-def]
+    r = census(cls(8, 16, num_layers=2), torch.randn(5, 2, 8))
+    # tokens 5*2 = 10; layer 1: gates*16*(8+16), layer 2: gates*16*(16+16) MACs per token
+    assert r.totals.total.core_macs == 10 * gates * 16 * ((8 + 16) + (16 + 16))
+    assert r.coverage.unsupported == 0
+
+
+def test_lstm_fused_cpu_kernel_matches_the_meta_decomposition() -> None:
+    lstm, x = nn.LSTM(8, 16), torch.randn(5, 2, 8)
+    cpu = census(lstm, x, device="cpu")
+    if not any("mkldnn_rnn_layer" in i.op for i in cpu.items):
+        pytest.skip("this torch build runs LSTM without oneDNN")
+    meta = census(lstm, x)
+    assert cpu.totals.forward == meta.totals.forward  # MACs and the pointwise FLOPs
+    # the fused backward computes every gradient: input and weights, twice the forward MACs
+    cpu_train = census(lstm, x, device="cpu", train=True)
+    assert cpu_train.totals.backward.core_macs == 2 * cpu_train.totals.forward.core_macs
