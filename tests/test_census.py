@@ -93,11 +93,12 @@ def test_meta_trace_matches_a_real_cpu_run(case: Case):
     real = netcensus.profile(model, inputs=inputs, device="cpu")
     assert [(r.path, r.calls, r.input_shapes, r.output_shapes) for r in meta.layers] == \
         [(r.path, r.calls, r.input_shapes, r.output_shapes) for r in real.layers]
-    # the same aten ops ran in the same modules (the CPU run of some fused kernels differs: skip those)
+    # the same aten ops ran in the same modules, except where the CPU has fused kernels (RNNs, the
+    # attention fast paths) that meta tensors run decomposed
     assert len(meta.trace.events) > 0
     ops_meta = [(e.module, e.op) for e in meta.trace.events]
     ops_real = [(e.module, e.op) for e in real.trace.events]
-    if case.name not in ("transformer_layer", "attention"):
+    if case.name not in ("transformer_layer", "attention", "tuple_in_lstm", "gru"):
         assert ops_meta == ops_real
 
 

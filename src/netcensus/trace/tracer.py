@@ -466,18 +466,23 @@ def trace_model(
     replace: dict[str, torch.Tensor] = {}
     param_storages: dict[str, int] = {}
     buffer_storages: dict[str, int] = {}
-    for name, p in model.named_parameters(remove_duplicate=False):
-        new = stand_ins.get(id(p))
-        if new is None:
-            new = stand_ins[id(p)] = _stand_in(p, device, True)
-            param_storages[name] = tracer.storage_id(new)
-        replace[name] = new
-    for name, b in model.named_buffers(remove_duplicate=False):
-        new = stand_ins.get(id(b))
-        if new is None:
-            new = stand_ins[id(b)] = _stand_in(b, device, False)
-            buffer_storages[name] = tracer.storage_id(new)
-        replace[name] = new
+    # One entry per (module object, attribute): a submodule registered under two names must be swapped
+    # once, or functional_call's restore of the second name would put back the stand-in.
+    slots: set[tuple[int, str]] = set()
+    for kind, named in (("param", model.named_parameters(remove_duplicate=False)),
+                        ("buffer", model.named_buffers(remove_duplicate=False))):
+        for name, t in named:
+            owner_path, _, local = name.rpartition(".")
+            slot = (id(model.get_submodule(owner_path)), local)
+            if slot in slots:
+                continue
+            slots.add(slot)
+            new = stand_ins.get(id(t))
+            if new is None:
+                new = stand_ins[id(t)] = _stand_in(t, device, kind == "param")
+                storages = param_storages if kind == "param" else buffer_storages
+                storages[name] = tracer.storage_id(new)
+            replace[name] = new
     call_args = _convert_input(args, device)
     call_kwargs = _convert_input(kwargs, device)
     input_storages = tuple(tracer.storage_id(t) for t in _tensors((call_args, call_kwargs)))
@@ -516,7 +521,7 @@ def trace_model(
         tracer.recording = True
         try:
             output = torch.func.functional_call(model, replace, tuple(call_args), call_kwargs,
-                                                strict=False, tie_weights=True)
+                                                strict=False, tie_weights=False)
         except Exception as exc:
             tracer.recording = False
             raise fail(exc, "forward") from exc
