@@ -218,7 +218,9 @@ def _flatten(m: nn.Flatten) -> list[str]:
 def _upsample(m: nn.Upsample) -> list[str]:
     args = []
     if m.size is not None:
-        args.append(f"size={compact(m.size) if isinstance(m.size, tuple) else m.size}")
+        size = m.size
+        text = f"({', '.join(str(v) for v in size)})" if isinstance(size, tuple) else str(size)
+        args.append(f"size={text}")
     if m.scale_factor is not None:
         sf = m.scale_factor
         text = compact([_fmt_float(x) for x in sf]) if isinstance(sf, tuple) else _fmt_float(sf)

@@ -30,8 +30,7 @@ def _linear(m: nn.Linear, shapes: tuple[Shape, ...]) -> ShapeFormula:
         raise ShapeProblem("Linear expects an input with at least 1 dim [..., in_features], got a scalar")
     if not has_lazy_params(m) and x[-1] != m.in_features:
         raise ShapeProblem(
-            f"{type(m).__name__} expects in_features={m.in_features} at the last dim, got {x[-1]}"
-            f" (input {fmt_shape(x)})")
+            f"{type(m).__name__} expects in_features={m.in_features} at the last dim, got {x[-1]}")
     o = int(m.out_features)
     return ShapeFormula((*x[:-1], o), (DimFormula("features", "out_features", str(o), o),))
 
@@ -88,8 +87,7 @@ def _nd_in_name(m: nn.Module, stems: tuple[str, ...]) -> int | None:
 
 def _check_channels(cls: str, x: Shape, cdim: int, want: int, what: str = "C") -> None:
     if x[cdim] != want:
-        raise ShapeProblem(f"{cls} expects {what}={want} channels at dim {cdim}, got {x[cdim]}"
-                           f" (input {fmt_shape(x)})")
+        raise ShapeProblem(f"{cls} expects {what}={want} channels at dim {cdim}, got {x[cdim]}")
 
 
 def _batchnorm(m: nn.modules.batchnorm._NormBase, shapes: tuple[Shape, ...]) -> ShapeFormula:
@@ -127,7 +125,7 @@ def _trailing(m: nn.LayerNorm | nn.RMSNorm, shapes: tuple[Shape, ...]) -> ShapeF
     got = tuple(x[len(x) - len(want):]) if len(x) >= len(want) else tuple(x)
     if got != want:
         raise ShapeProblem(f"{cls} expects the last {len(want)} dim(s) to be {fmt_shape(want)}, got"
-                           f" {fmt_shape(got)} (input {fmt_shape(x)})")
+                           f" {fmt_shape(got)}")
     return ShapeFormula(tuple(x))
 
 
@@ -149,7 +147,7 @@ def _prelu(m: nn.PReLU, shapes: tuple[Shape, ...]) -> ShapeFormula:
         channels = x[1] if len(x) >= 2 else 1
         if len(x) == 0 or channels != n:
             raise ShapeProblem(f"{cls} has num_parameters={n}, which must equal the channel size at dim 1,"
-                               f" got {channels} (input {fmt_shape(x)})")
+                               f" got {channels}")
     return ShapeFormula(tuple(x))
 
 
@@ -198,8 +196,7 @@ def _rnn(m: nn.RNNBase, shapes: tuple[Shape, ...]) -> ShapeFormula:
         raise ShapeProblem(f"{cls} expects a 3-D input {layout} or an unbatched 2-D input [L, H_in], got"
                            f" a {len(x)}-D input {fmt_shape(x)}")
     if x[-1] != m.input_size:
-        raise ShapeProblem(f"{cls} expects input_size={m.input_size} at the last dim, got {x[-1]}"
-                           f" (input {fmt_shape(x)})")
+        raise ShapeProblem(f"{cls} expects input_size={m.input_size} at the last dim, got {x[-1]}")
     dirs = 2 if m.bidirectional else 1
     h_out = int(m.proj_size or m.hidden_size)
     sym = "D*" + ("P" if m.proj_size else "H")

@@ -7,11 +7,14 @@ evaluates to ``value``. The analysers check the input the way PyTorch does and r
 :class:`ShapeProblem` with a readable reason (wrong number of dims, channel mismatch, input too
 small, with the smallest size that works), or return the :class:`ShapeFormula`.
 
-PyTorch rules mirrored here: a conv output needs ``H_in + 2*p >= d*(k-1) + 1``; ``reflect`` padding
+PyTorch rules mirrored here: a conv output needs ``H_in + 2*p >= d*(k-1) + 1``; a transposed conv
+output must be at least 1 (the meta kernels and the reference CPU path say so; the oneDNN CPU path
+lets some size-0 outputs through, which we do not follow); ``reflect`` padding
 needs ``p < H_in`` and ``circular`` needs ``p <= H_in``; ``padding="same"`` keeps the size (stride
 1); pooling padding must be at most ``k//2``; with ``ceil_mode`` the last window is dropped when it
 would start at or past ``H_in + p`` (past the input and the left padding); every output size must
-be at least 1. Upsampling computes ``floor(H_in*scale)`` in double precision.
+be at least 1; AvgPool3d also needs ``H_in >= k`` before padding. Upsampling computes
+``floor(H_in*scale)`` in double precision.
 """
 
 from __future__ import annotations
@@ -82,16 +85,19 @@ def _spatial_nd(m: nn.Module) -> int:
 
 
 def _too_small(cls: str, dims: list[DimFormula], valid_for: Callable[[int], Callable[[int], bool]],
-               extra: str = "") -> None:
-    bad = [(i, f) for i, f in enumerate(dims) if f.value < 1]
-    if not bad:
-        return
+               other: Callable[[int], str] | None = None) -> None:
+    """Raise one problem listing every dim whose output is below 1 or that breaks another rule
+    (``other(i)`` says why), each with the smallest input size that works along that dim."""
     parts = []
-    for i, f in bad:
+    for i, f in enumerate(dims):
+        why = other(i) if other is not None else ""
+        if not why and f.value >= 1:
+            continue
         low = smallest(valid_for(i))
         tail = f"; the smallest {f.name}_in that works is {low}" if low is not None else ""
-        parts.append(f"{f.name}: {f.numbers} = {f.value}, below 1{tail}")
-    raise ShapeProblem(f"{cls}: input too small{extra}: " + "; ".join(parts))
+        parts.append(f"{f.name}: {why or f'{f.numbers} = {f.value}, below 1'}{tail}")
+    if parts:
+        raise ShapeProblem(f"{cls}: input too small: " + "; ".join(parts))
 
 
 def analyse_conv(m: nn.modules.conv._ConvNd, shapes: tuple[Shape, ...]) -> ShapeFormula:
@@ -142,14 +148,13 @@ def analyse_conv(m: nn.modules.conv._ConvNd, shapes: tuple[Shape, ...]) -> Shape
                 return lambda n: pad_ok(n, pads[i])
             return lambda n: pad_ok(n, pads[i]) and conv_dim("", n, ks[i], ss[i], pads[i], ds[i]).value >= 1
 
-        for i in range(nd):
-            if not pad_ok(spatial[i], pads[i]):
-                rule = "padding < input size" if mode == "reflect" else "padding <= input size"
-                low = smallest(valid(i))
-                raise ShapeProblem(
-                    f"{cls}: padding_mode='{mode}' needs {rule}, but along {names[i]} padding={pads[i]} and"
-                    f" {names[i]}_in={spatial[i]}; the smallest {names[i]}_in that works is {low}")
-        _too_small(cls, dims, valid)
+        def pad_rule(i: int) -> str:
+            if pad_ok(spatial[i], pads[i]):
+                return ""
+            rule = "padding < input size" if mode == "reflect" else "padding <= input size"
+            return f"padding_mode='{mode}' needs {rule}, got padding={pads[i]} and {names[i]}_in={spatial[i]}"
+
+        _too_small(cls, dims, valid, other=pad_rule)
     out = (*x[:cdim], int(m.out_channels), *(f.value for f in dims))
     return ShapeFormula(out, tuple(dims))
 
@@ -172,11 +177,20 @@ def analyse_pool(m: nn.Module, shapes: tuple[Shape, ...]) -> ShapeFormula:
                 f"{cls}: padding must be at most half the kernel size, but along {names[i]} p={ps[i]} and"
                 f" k={ks[i]} (k//2 = {ks[i] // 2})")
     dims = [pool_dim(names[i], spatial[i], ks[i], ss[i], ps[i], ds[i], ceil_mode, avg) for i in range(nd)]
+    # avg_pool3d alone also wants the unpadded input to hold one whole window
+    whole = isinstance(m, nn.AvgPool3d)
 
     def valid(i: int) -> Callable[[int], bool]:
-        return lambda n: pool_dim("", n, ks[i], ss[i], ps[i], ds[i], ceil_mode, avg).value >= 1
+        return lambda n: ((not whole or n >= ks[i])
+                          and pool_dim("", n, ks[i], ss[i], ps[i], ds[i], ceil_mode, avg).value >= 1)
 
-    _too_small(cls, dims, valid)
+    def window_rule(i: int) -> str:
+        if whole and spatial[i] < ks[i]:
+            return (f"{cls} needs {names[i]}_in >= k without padding, got {names[i]}_in={spatial[i]}"
+                    f" and k={ks[i]}")
+        return ""
+
+    _too_small(cls, dims, valid, other=window_rule)
     return ShapeFormula((*x[:lead + 1], *(f.value for f in dims)), tuple(dims))
 
 
@@ -192,6 +206,9 @@ def analyse_adaptive(m: nn.Module, shapes: tuple[Shape, ...]) -> ShapeFormula:
         outs = outs * nd
     if len(outs) != nd:
         raise ShapeProblem(f"{cls}: output_size {out} has {len(outs)} entries, expected {nd}")
+    if nd == 1 and outs[0] is None:
+        raise ShapeProblem(f"{cls}: output_size=None (keep the input size) is only accepted by 2-d and 3-d"
+                           " adaptive pools")
     dims = []
     for i in range(nd):
         if outs[i] is None:
