@@ -388,3 +388,23 @@ def test_explain_warns_when_trace_disagrees() -> None:
 ])
 def test_explain_shows_notes(m: nn.Module, note: str) -> None:
     assert note in explain_lines(m, (), ())[0]
+
+
+def test_lazy_layers_infer_their_input_size() -> None:
+    # a lazy layer takes whatever C_in / in_features it is first given
+    cases: list[tuple[nn.Module, Shape]] = [
+        (nn.LazyConv2d(4, 3), (2, 5, 8, 8)), (nn.LazyLinear(3), (2, 7)), (nn.LazyBatchNorm2d(), (2, 5, 3, 3))]
+    for m, x in cases:
+        sf = shape_formula(m, (x,))
+        real = real_shape(m, x)  # materialises the module
+        assert sf is not None and sf.shape == real
+
+
+def test_explain_uninitialised_lazy_parameters() -> None:
+    lines = explain_lines(nn.LazyLinear(3), ((2, 7),), ((2, 3),))
+    assert lines[0].startswith("params  weight [uninitialized]; bias [uninitialized]; total unknown")
+
+
+def test_unknown_module_has_no_shape_formula() -> None:
+    assert shape_formula(Scale(), ((2, 3),)) is None
+    assert explain_lines(Scale(), ((2, 3),), ((2, 4),))[-1] == "output  [2, 4]  (traced; no analytic formula)"

@@ -206,7 +206,8 @@ def _mha(m: nn.MultiheadAttention) -> _Build:
         terms.append(("bias_v", e))
         sym.append("E")
         num.append(str(e))
-    notes = ["out_proj (E*E + E) is a child Linear and is counted there"]
+    out_proj = "E*E + E" if m.in_proj_bias is not None else "E*E"
+    notes = [f"out_proj ({out_proj}) is a child Linear and is counted there"]
     if m.in_proj_bias is None:
         notes.insert(0, "bias=False: no in_proj_bias")
     if m.bias_k is not None:
