@@ -4,7 +4,9 @@ The model (non-reentrant ``torch.utils.checkpoint``) for one checkpointed module
 
 * forward: the tensors ops inside ``c`` save for backward are not kept. A storage born inside ``c``,
   saved for backward, not among ``c``'s outputs and alive after ``c`` in the trace, dies when ``c``
-  returns instead. ``c``'s inputs are kept until ``c``'s backward (the checkpoint saves them).
+  returns instead; except autocast's low-precision weight copies, which autocast's cache holds until
+  the forward ends whatever checkpointing does. ``c``'s inputs are kept until ``c``'s backward (the
+  checkpoint saves them).
 * backward: when autograd first needs one of those tensors, ``c``'s forward is recomputed: the
   dropped storages are alive again from that event (``recompute_at``) until they died in the trace,
   and the recomputation's own transient peak is added at that event: ``max(0, rise - dropped)``
@@ -17,6 +19,7 @@ Only the outermost selected calls count (a checkpointed module inside another is
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -82,20 +85,21 @@ def apply(trace: Trace, lives: dict[int, Life], spec: Checkpointing, total: list
     by_id = dict(lives)
     extra: list[Life] = []
     first_use: dict[int, int] = {}
+    forward_end = trace.backward_start if trace.backward_start is not None else len(trace.events)
     if trace.backward_start is not None:
         for e in trace.events[trace.backward_start:]:
             for t in e.inputs:
                 first_use.setdefault(t.storage, e.index)
+    candidates = sorted((life.born, sid) for sid, life in lives.items()
+                        if sid in saved and life.category in ("activations", "weight_copies", "temporaries"))
+    borns = [b for b, _ in candidates]
     dropped_total = kept_total = 0
     synth = -1
     for c in calls:
         outs = {t.storage for t in _metas(c.outputs)}
         ins = {t.storage for t in _metas((c.inputs, c.kwargs))}
-        dropped = [
-            life for sid, life in by_id.items()
-            if sid in saved and sid not in outs and c.start <= life.born < c.end and life.died > c.end
-            and life.category in ("activations", "weight_copies", "temporaries")
-        ]
+        inside = candidates[bisect_left(borns, c.start):bisect_left(borns, c.end)]
+        dropped = [by_id[sid] for _, sid in inside if sid not in outs and by_id[sid].died > c.end]
         if not dropped:
             continue
         uses = [first_use[d.storage] for d in dropped if d.storage in first_use]
@@ -107,7 +111,8 @@ def apply(trace: Trace, lives: dict[int, Life], spec: Checkpointing, total: list
             size += d.size
             if at < d.died:
                 extra.append(Life(d.storage, d.size, at, d.died, d.category))
-            by_id[d.storage] = Life(d.storage, d.size, d.born, c.end, d.category)
+            held_until = min(d.died, forward_end) if d.category == "weight_copies" else c.end
+            by_id[d.storage] = Life(d.storage, d.size, d.born, held_until, d.category)
         dropped_total += size
         spike = max(0, rise - size)
         if spike:
