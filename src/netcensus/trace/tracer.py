@@ -113,10 +113,15 @@ class _Recorder(TorchDispatchMode):
         if tr.expand is not None and tr.recording:
             decomposition = tr.expand(func)
             if decomposition is not None:
-                with self:  # record the ops the decomposition runs instead of this one
-                    out = decomposition(*args, **kwargs)
+                mark = len(tr.events)
+                try:
+                    with self:  # record the ops the decomposition runs instead of this one
+                        out = decomposition(*args, **kwargs)
+                except Exception:
+                    out = NotImplemented
                 if out is not NotImplemented:
                     return out
+                del tr.events[mark:]  # the op itself is recorded below; drop the partial expansion
         out = func(*args, **kwargs)
         if tr.recording:
             tr.record(func, args, kwargs, out)
@@ -141,6 +146,9 @@ class _Watcher(TorchFunctionMode):
         name = WATCHED_FUNCTIONS.get(func)
         tr = self.tracer
         if name is None or not tr.recording:
+            # Calls nested inside another torch function (SDPA inside F.multi_head_attention_forward)
+            # are not seen: re-entering the mode would recurse through handle_torch_function. Their ops
+            # are still recorded and counted one by one.
             return func(*args, **kwargs)
         index = len(tr.regions)
         module = tr.stack[-1].path if tr.stack else ""
