@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ..memory.checkpoint import CheckpointEffect, blocks
 from ..memory.checkpoint import apply as apply_checkpointing
-from ..memory.checkpoint import blocks
 from ..memory.choices import Checkpointing, OptimizerSpec, Precision
 from ..memory.errors import MemoryConfigError
 from ..memory.optimizer import OptimizerState, optimizer_state
@@ -68,7 +68,7 @@ def analyze_memory(
 
     n = len(trace.events)
     training = trace.train and trace.backward_start is not None
-    bs = trace.backward_start if training else n
+    bs: int = trace.backward_start if trace.train and trace.backward_start is not None else n
     if trace.train and trace.backward_start is None:
         notes.append("the trace asked for training but ran no backward (no output requires grad): "
                      "figures are for the forward only")
@@ -82,7 +82,7 @@ def analyze_memory(
 
     lives = lifetimes(trace)
     series = Series(n, lives.values(), skip=("weights", "buffers"))
-    effect = None
+    effect: CheckpointEffect | None = None
     life_list: list[Life] = list(lives.values())
     if ckpt is not None:
         if training:
@@ -128,9 +128,15 @@ def analyze_memory(
         activations = sum(life.size for life in life_list
                           if life.category == "activations" and life.born < bs < life.died)
     copies = max(series.values.get("weight_copies", [0]))
-    forward_end = sum(life.size for life in life_list if life.born < bs < life.died or
-                      (not training and (life.died > n or life.category == "outputs"))
-                      if life.category not in ("weights", "buffers"))
+
+    def held_after_forward(life: Life) -> bool:
+        if life.category in ("weights", "buffers"):
+            return False
+        if training:
+            return life.born < bs < life.died
+        return life.died > n or life.category == "outputs"
+
+    forward_end = sum(life.size for life in life_list if held_after_forward(life))
     forward_end += states.weights + buffers + (states.optimizer + states.ddp_buckets if training else 0)
     if n == 0:
         forward_end = total[0]
@@ -262,8 +268,8 @@ def _modules(trace: Trace, lives: list[Life], total: list[int], checkpointed: Se
 
 
 def _assumptions(trace: Trace, policy: Precision, spec: OptimizerSpec | None, opt: OptimizerState,
-                 sharding: Sharding, ckpt: Checkpointing | None, effect: object, training: bool,
-                 gathered: int, params: Sequence[ParamInfo]) -> tuple[Assumption, ...]:
+                 sharding: Sharding, ckpt: Checkpointing | None, effect: CheckpointEffect | None,
+                 training: bool, gathered: int, params: Sequence[ParamInfo]) -> tuple[Assumption, ...]:
     out = [
         Assumption("step", "training" if training else "inference",
                    "one forward, backward and optimizer step in steady state (optimizer state kept from "

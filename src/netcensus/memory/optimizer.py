@@ -158,7 +158,7 @@ def _run_torch(trainable: Sequence[ParamInfo], dtypes: Sequence[str], spec: Opti
                                     fix="pass only keyword arguments its constructor accepts") from None
         opt.step()
         known = {t.untyped_storage()._cdata for t in metas}
-        known |= {t.grad.untyped_storage()._cdata for t in metas}
+        known |= {t.grad.untyped_storage()._cdata for t in metas if t.grad is not None}
         for s in opt.state.values():
             known |= {v.untyped_storage()._cdata for v in s.values() if isinstance(v, torch.Tensor)}
         recorder = _Liveness(known)

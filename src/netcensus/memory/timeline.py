@@ -102,7 +102,7 @@ def lifetimes(trace: Trace) -> dict[int, Life]:
     # a storage an op returns that an earlier op (or the same one, in place) read already pre-existed
     produced = {sid for sid, i in born_out.items() if sid not in born_in or i < born_in[sid]}
     returned = {m.storage for c in trace.calls if c.depth == 0 for m in _metas(c.outputs)}
-    copies = set()
+    copies: set[int] = set()
     for e in trace.events:
         if e.phase == "forward" and is_cast(e) and e.inputs and e.inputs[0].storage in params:
             copies.update(o.storage for o in e.outputs)
