@@ -8,10 +8,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import formulas
+from . import formulas, ops
+from .analyses.compute import analyze_compute
 from .analyses.layers import build_layers, tensor_metas
 from .analyses.params import census
-from .errors import InputError, SpecError, TraceError
+from .errors import InputError, SpecError, TraceError, UnsupportedOpsError
 from .profile import Profile
 from .report.units import shape
 from .spec import InputSpec, check_shape, make_input, parse_dtype, parse_input
@@ -30,6 +31,7 @@ def profile(
     train: bool = False,
     mode: str | None = None,
     depth: int | None = 3,
+    strict: bool = False,
 ) -> Profile:
     """Trace ``model`` once and return its census.
 
@@ -41,6 +43,11 @@ def profile(
     the model is not changed. Another device runs the model for real there (the model's tensors are
     aliased, not modified). ``mode`` is ``"eval"`` (default for inference) or ``"train"`` (default when
     ``train=True``). ``depth`` is the default depth of the table ``str(profile)`` shows.
+
+    ``train=True`` also traces one backward pass (seeded with ones on the output's ``loss``, or on every
+    floating output that requires grad): frozen parameters get no weight gradient, inputs that need no
+    gradient get none. ``strict=True`` raises :class:`UnsupportedOpsError` when some op has no compute
+    formula (the profile is attached to the error as ``error.profile``).
     """
     if not isinstance(model, nn.Module):
         raise SpecError(f"profile() needs a torch.nn.Module, got {type(model).__name__}",
@@ -52,10 +59,18 @@ def profile(
     name = type(model).__name__
     params = census(model)
     try:
-        trace = trace_model(model, args, kwargs, device=device, train=train, mode=mode)
+        trace = trace_model(model, args, kwargs, device=device, train=train, mode=mode, expand=ops.expand)
     except TraceFailure as failure:
         raise _explain_failure(failure, name, described) from failure.cause
     rows, warnings = build_layers(model, trace, params)
+    compute = analyze_compute(trace)
+    for row in rows:
+        mc = compute.modules.get(row.path)
+        if mc is not None:
+            f = mc.figures
+            row.macs, row.flops, row.core_macs = f.total.macs, f.total.flops, f.total.core_macs
+            row.forward_flops, row.backward_flops = f.forward.flops, f.backward.flops
+            row.unsupported_calls = mc.unsupported_calls
     notes = []
     if params.tied:
         for group in params.tied:
@@ -67,14 +82,23 @@ def profile(
     never = [r.name for r in rows if r.not_called]
     if never:
         notes.append(f"not called in the trace: {', '.join(never[:8])}" + (" ..." if len(never) > 8 else ""))
-    return Profile(
+    result = Profile(
         model=name, layers=rows, total_params=params.total, trainable_params=params.trainable,
         frozen_params=params.frozen, buffers=params.buffers, buffer_bytes=params.buffer_bytes,
         param_bytes_by_dtype=params.bytes_by_dtype, inputs=described, device=device,
         mode=mode or ("train" if train else "eval"), train=train,
         tied=[list(g) for g in params.tied], aliased=[list(g) for g in params.aliased],
-        notes=notes, warnings=warnings, depth=depth, trace=trace,
+        notes=notes + list(compute.notes), warnings=warnings, depth=depth, compute=compute, trace=trace,
     )
+    if strict and compute.coverage.unsupported:
+        listed = ", ".join(f"{op} x{n}" for op, n in sorted(compute.coverage.unsupported_by_op.items()))
+        error = UnsupportedOpsError(
+            f"{compute.coverage.unsupported} op call(s) have no compute formula: {listed}",
+            where=name, fix="drop strict to report them as unsupported, or add a formula with "
+                            "netcensus.ops.register")
+        error.profile = result  # type: ignore[attr-defined]
+        raise error
+    return result
 
 
 def _build_inputs(inputs: Any, input_size: Any, dtype: Any, device: str) -> tuple[tuple, dict, str]:

@@ -36,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="meta (default: nothing allocated) or a real device such as cpu to run for real")
     p.add_argument("--mode", choices=("eval", "train"), default=None,
                    help="module mode during the trace (default eval; train with --train)")
-    p.add_argument("--train", action="store_true", help="trace the backward pass too")
+    p.add_argument("--train", action="store_true",
+                   help="trace the backward pass too (compute and memory of a training step)")
+    p.add_argument("--by-op", action="store_true",
+                   help="print the table of aten ops: calls, MACs, FLOPs, formula, modules")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 3 when some op has no compute formula (after printing the report)")
     p.add_argument("-d", "--depth", type=int, default=3, help="deepest level shown in the table (default 3)")
     p.add_argument("--all", action="store_true", help="show every level (overrides --depth)")
     p.add_argument("--explain", action="store_true",
@@ -61,7 +66,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         if isinstance(exc, NetcensusError):
             print(f"netcensus: error: {exc}", file=sys.stderr)
-            return 2 if exc.usage else 1
+            return exc.exit_code
         print(f"netcensus: internal error: {type(exc).__name__}: {exc}. This is a bug in netcensus; "
               "rerun with --debug and report the traceback.", file=sys.stderr)
         return 1
@@ -88,14 +93,26 @@ def _run(args: argparse.Namespace) -> int:
         raise SpecError(f"no input shape was given for {spec}",
                         fix="add --input with the model's input shape, e.g. --input 1x3x224x224 "
                             "(repeat --input for several inputs; NAME=SHAPE for keyword inputs)")
-    result = profile(model, input_size=sizes, dtype=dtype, device=args.device, train=args.train,
-                     mode=args.mode, depth=None if args.all else args.depth)
+    from .errors import UnsupportedOpsError
+
+    failure = None
+    try:
+        result = profile(model, input_size=sizes, dtype=dtype, device=args.device, train=args.train,
+                         mode=args.mode, depth=None if args.all else args.depth, strict=args.strict)
+    except UnsupportedOpsError as exc:
+        failure, result = exc, exc.profile  # type: ignore[attr-defined]
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2))
     elif args.explain:
         print(result.explain())
+    elif args.by_op:
+        from .report.byop import render_by_op
+
+        print(render_by_op(result))
     else:
         print(result.table())
+    if failure is not None:
+        raise failure
     return 0
 
 

@@ -12,6 +12,8 @@ class NetcensusError(Exception):
     """Base class of every error netcensus raises on purpose."""
 
     usage = True
+    exit_code = 2
+    """The CLI's exit status for this error: 2 usage, 1 internal, 3 strict coverage failure."""
 
     def __init__(self, what: str, *, where: str | None = None, fix: str | None = None):
         self.what = what
@@ -49,8 +51,11 @@ class TraceError(NetcensusError):
 class UnsupportedOpsError(NetcensusError):
     """``strict`` was asked for and some ops have no compute formula."""
 
+    exit_code = 3
+
 
 class InternalError(NetcensusError):
     """A bug in netcensus: please report it with the model and command."""
 
     usage = False
+    exit_code = 1

@@ -43,6 +43,15 @@ class LayerRow:
     """Elements of buffers registered directly on the module."""
     not_called: bool = False
     """True for a module with a forward of its own that never ran in the trace."""
+    macs: int = 0
+    """MACs of the module and its children, over every traced phase (forward, and backward with train)."""
+    flops: int = 0
+    core_macs: int = 0
+    """Conv, linear, matmul and attention-product MACs only (the convention of papers and model zoos)."""
+    forward_flops: int = 0
+    backward_flops: int = 0
+    unsupported_calls: int = 0
+    """Op calls inside this module that have no formula (not counted; see Profile.unsupported_ops)."""
 
     @property
     def name(self) -> str:
@@ -81,12 +90,51 @@ class Profile:
     warnings: list[str] = field(default_factory=list)
     depth: int | None = 3
     """Default depth of the table rendered by ``str(profile)``; None shows every level."""
+    compute: Any = field(default=None, repr=False)
+    """The :class:`netcensus.analyses.compute.ComputeResult` (totals, per module, by op, coverage)."""
     trace: Any = field(default=None, repr=False, compare=False)
     """The :class:`netcensus.trace.events.Trace` the figures come from (not serialised)."""
 
     @property
     def param_bytes(self) -> int:
         return sum(self.param_bytes_by_dtype.values())
+
+    # -- compute (totals over what was traced: forward, or forward + backward with train=True) ----
+
+    @property
+    def macs(self) -> int:
+        return self.compute.totals.total.macs
+
+    @property
+    def flops(self) -> int:
+        return self.compute.totals.total.flops
+
+    @property
+    def core_macs(self) -> int:
+        return self.compute.totals.total.core_macs
+
+    @property
+    def forward_flops(self) -> int:
+        return self.compute.totals.forward.flops
+
+    @property
+    def backward_flops(self) -> int:
+        return self.compute.totals.backward.flops
+
+    @property
+    def causal_flops(self) -> int:
+        """FLOPs with causal attention counted on its unmasked query/key pairs only."""
+        return self.compute.totals.causal_total.flops
+
+    @property
+    def unsupported_ops(self) -> dict[str, int]:
+        """Op name -> calls that have no formula (not counted, never a silent zero)."""
+        return dict(self.compute.coverage.unsupported_by_op)
+
+    def by_op(self) -> list[Any]:
+        """The aten ops with call counts, MACs, FLOPs, the formula used and the modules they ran in
+        (:class:`netcensus.analyses.compute.OpRow`), most FLOPs first."""
+        return sorted(self.compute.by_op, key=lambda r: (-r.figures.flops, r.op))
 
     def layer(self, path: str) -> LayerRow:
         for row in self.layers:
@@ -105,8 +153,17 @@ class Profile:
         return render_explain(self)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "trace"}
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.name not in ("trace", "compute")}
         data["layers"] = [dataclasses.asdict(r) for r in self.layers]
+        if self.compute is not None:
+            c = self.compute
+            data["compute"] = {
+                "totals": dataclasses.asdict(c.totals),
+                "by_op": [dataclasses.asdict(r) for r in c.by_op],
+                "coverage": dataclasses.asdict(c.coverage),
+                "notes": list(c.notes),
+            }
         return data
 
     def __str__(self) -> str:

@@ -13,8 +13,9 @@ if TYPE_CHECKING:
     from ..profile import LayerRow, Profile
 
 MAX_SHAPE_WIDTH = 36
-HEADERS = ("Layer", "Type", "Input shape", "Output shape", "Params", "Own", "Train", "Formula (own params)")
-RIGHT = {4, 5}
+HEADERS = ("Layer", "Type", "Input shape", "Output shape", "Params", "Own", "Train", "MACs", "Core MACs",
+           "FLOPs", "Formula (own params)")
+RIGHT = {4, 5, 7, 8, 9}
 
 
 def _clip(text: str, width: int) -> str:
@@ -27,7 +28,8 @@ def _cells(row: LayerRow) -> tuple[str, ...]:
         name += " (not called)"
     return (
         name, row.type, _clip(row.input_text, MAX_SHAPE_WIDTH), _clip(row.output_text, MAX_SHAPE_WIDTH),
-        exact(row.params), exact(row.own_params), row.trainable, row.formula,
+        exact(row.params), exact(row.own_params), row.trainable, si(row.macs), si(row.core_macs),
+        si(row.flops) + ("*" if row.unsupported_calls else ""), row.formula,
     )
 
 
@@ -49,6 +51,7 @@ def render_table(profile: Profile, depth: int | None = None) -> str:
             lines.append("-" * len(lines[-1]))
     lines.append("=" * max(len(x) for x in lines[1:3]))
     lines.extend(totals_lines(profile))
+    lines.extend(compute_lines(profile))
     if depth is not None and any(r.depth > depth for r in profile.layers):
         lines.append(f"(rows deeper than depth {depth} are hidden; their parameters are in their parents' "
                      "Params)")
@@ -59,18 +62,65 @@ def render_table(profile: Profile, depth: int | None = None) -> str:
     return "\n".join(lines)
 
 
-def totals_lines(profile: Profile) -> list[str]:
-    def count(label: str, n: int) -> str:
-        return f"{label:<18}{exact(n):>16}  ({si(n)})"
+LABEL = 26
 
+
+def figure(label: str, n: int, unit: str = "") -> str:
+    """One totals line: label, exact value, SI value in brackets."""
+    return f"{label:<{LABEL}}{exact(n):>20}  ({si(n)}{unit})"
+
+
+def totals_lines(profile: Profile) -> list[str]:
     lines = [
-        count("Total params", profile.total_params),
-        count("  trainable", profile.trainable_params),
-        count("  frozen", profile.frozen_params),
-        f"{'Buffers':<18}{exact(profile.buffers):>16}  elements, {nbytes(profile.buffer_bytes)} "
+        figure("Total params", profile.total_params),
+        figure("  trainable", profile.trainable_params),
+        figure("  frozen", profile.frozen_params),
+        f"{'Buffers':<{LABEL}}{exact(profile.buffers):>20}  elements, {nbytes(profile.buffer_bytes)} "
         "(not parameters)",
     ]
     for dtype, b in sorted(profile.param_bytes_by_dtype.items()):
-        lines.append(f"{'Param bytes':<18}{exact(b):>16}  B = {nbytes(b)} as {dtype}")
+        lines.append(f"{'Param bytes (' + dtype + ')':<{LABEL}}{exact(b):>20}  B = {nbytes(b)}")
     lines.append("Units: counts exact, SI in brackets (M = 10^6); bytes IEC (MiB = 2^20 B).")
     return lines
+
+
+def compute_lines(profile: Profile) -> list[str]:
+    """Compute totals, the convention they follow, and the coverage line."""
+    c = profile.compute
+    if c is None:
+        return []
+    t = c.totals
+    fig = figure
+    what = "forward + backward" if profile.train else "forward"
+    lines = [
+        fig(f"MACs ({what})", t.total.macs),
+        fig("  core MACs", t.total.core_macs),
+        fig(f"FLOPs ({what})", t.total.flops),
+    ]
+    if profile.train:
+        lines.append(fig("  forward FLOPs", t.forward.flops))
+        lines.append(fig("  backward FLOPs", t.backward.flops))
+    if t.causal_total.flops != t.total.flops:
+        lines.append(fig("FLOPs causal-aware", t.causal_total.flops))
+    lines.append("Convention: 1 MAC = 2 FLOPs; core MACs = conv, linear, matmul and attention products; "
+                 "FLOPs count every op (docs/conventions.md).")
+    lines.append(coverage_line(profile))
+    return lines
+
+
+def coverage_line(profile: Profile) -> str:
+    cov = profile.compute.coverage
+    total = cov.counted + cov.zero + cov.unsupported + cov.via_region
+    within = ""
+    if cov.via_region:
+        within = f" ({exact(cov.via_region)} within {exact(cov.regions)} attention calls)"
+    text = (f"Coverage: {exact(total)} op calls: {exact(cov.counted + cov.via_region)} counted{within}, "
+            f"{exact(cov.zero)} zero by definition (views, metadata, copies), "
+            f"{exact(cov.unsupported)} unsupported")
+    if cov.unsupported:
+        parts = []
+        for module, byop in sorted(cov.unsupported_by_module.items()):
+            ops = ", ".join(f"{op} x{n}" for op, n in sorted(byop.items()))
+            parts.append(f"{module or profile.model}: {ops}")
+        text += " (not counted; rows marked *): " + "; ".join(parts)
+    return text
