@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from .api import profile
+from .api import fit, profile
 from .errors import (
     InputError,
     InternalError,
@@ -25,5 +25,6 @@ __all__ = [
     "TraceError",
     "UnsupportedOpsError",
     "__version__",
+    "fit",
     "profile",
 ]

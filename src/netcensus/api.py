@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -11,8 +12,20 @@ from torch import nn
 from . import formulas, ops
 from .analyses.compute import analyze_compute
 from .analyses.layers import build_layers, tensor_metas
+from .analyses.memory import analyze_memory
 from .analyses.params import census
 from .errors import InputError, SpecError, TraceError, UnsupportedOpsError
+from .memory import (
+    Checkpointing,
+    FitResult,
+    OptimizerSpec,
+    Precision,
+    Sharding,
+    kv_cache,
+    param_infos,
+    trace_contexts,
+)
+from .memory import fit as memory_fit
 from .profile import Profile
 from .report.units import shape
 from .spec import InputSpec, check_shape, make_input, parse_dtype, parse_input
@@ -32,6 +45,12 @@ def profile(
     mode: str | None = None,
     depth: int | None = 3,
     strict: bool = False,
+    optimizer: str | OptimizerSpec | None = "default",
+    precision: str | Precision = "fp32",
+    checkpointing: str | Sequence[str] | Checkpointing | None = None,
+    shard: str | Sharding | None = None,
+    devices: int = 1,
+    kv_context: int | None = None,
 ) -> Profile:
     """Trace ``model`` once and return its census.
 
@@ -48,6 +67,16 @@ def profile(
     floating output that requires grad): frozen parameters get no weight gradient, inputs that need no
     gradient get none. ``strict=True`` raises :class:`UnsupportedOpsError` when some op has no compute
     formula (the profile is attached to the error as ``error.profile``).
+
+    Memory (``Profile.memory``, bytes, per device when sharded) is measured from the same trace: weights,
+    buffers, gradients, optimizer state (``optimizer``: ``"adamw"`` by default for training, None for
+    none, or ``"sgd"``, ``"sgd-momentum"``, ``"adam"``, ``"adagrad"``, ``"rmsprop"``, ``"adam8bit"``...),
+    activations saved for backward and the peak of a liveness timeline. ``precision``: ``"fp32"``,
+    ``"fp16"``, ``"bf16"`` (weights and compute in that dtype), ``"bf16-mixed"``, ``"fp16-mixed"``
+    (fp32 weights, autocast compute). ``checkpointing``: None, ``"all"`` blocks, or module class names /
+    paths. ``shard``: ``"ddp"``, ``"zero1"``, ``"zero2"``, ``"zero3"``, ``"fsdp-full"``,
+    ``"fsdp-hybrid:<node size>"`` over ``devices``. ``kv_context``: a context length for which the KV
+    cache of the attention layers seen in the trace is computed (``Profile.kv_cache``).
     """
     if not isinstance(model, nn.Module):
         raise SpecError(f"profile() needs a torch.nn.Module, got {type(model).__name__}",
@@ -55,11 +84,20 @@ def profile(
     if mode not in (None, "eval", "train"):
         raise SpecError(f"mode must be 'eval', 'train' or None, got {mode!r}")
     device = str(torch.device(device))
+    if optimizer == "default":
+        optimizer = "adamw" if train else None
+    policy = Precision.parse(precision)
+    optimizer_spec = OptimizerSpec.parse(optimizer)
+    checkpoint_spec = Checkpointing.parse(checkpointing)
+    sharding = Sharding.parse(shard, devices)
     args, kwargs, described = _build_inputs(inputs, input_size, dtype, device)
     name = type(model).__name__
     params = census(model)
+    low = policy.weight_dtype
+    trace_dtype = getattr(torch, low) if low not in (None, "float32") else None
     try:
-        trace = trace_model(model, args, kwargs, device=device, train=train, mode=mode, expand=ops.expand)
+        trace = trace_model(model, args, kwargs, device=device, train=train, mode=mode, expand=ops.expand,
+                            contexts=trace_contexts(policy), dtype=trace_dtype)
     except TraceFailure as failure:
         raise _explain_failure(failure, name, described) from failure.cause
     rows, warnings = build_layers(model, trace, params)
@@ -71,6 +109,21 @@ def profile(
             row.macs, row.flops, row.core_macs = f.total.macs, f.total.flops, f.total.core_macs
             row.forward_flops, row.backward_flops = f.forward.flops, f.backward.flops
             row.unsupported_calls = mc.unsupported_calls
+    infos = param_infos(model)
+    if trace_dtype is not None:
+        infos = [dataclasses.replace(i, dtype=str(trace_dtype).removeprefix("torch.")) if i.floating else i
+                 for i in infos]
+    memory = analyze_memory(
+        trace, infos, optimizer=optimizer_spec, precision=policy, checkpointing=checkpoint_spec,
+        shard=sharding, devices=sharding.devices if sharding is not None else devices,
+        module_flops={p: m.figures.forward.flops for p, m in compute.modules.items()},
+    )
+    by_path = {r.path: r for r in rows}
+    for mm in memory.modules:
+        row = by_path.get(mm.path)
+        if row is not None:
+            row.saved_bytes = mm.saved_total
+            row.peak_bytes = max(mm.forward_peak, mm.backward_peak or 0)
     notes = []
     if params.tied:
         for group in params.tied:
@@ -88,7 +141,8 @@ def profile(
         param_bytes_by_dtype=params.bytes_by_dtype, inputs=described, device=device,
         mode=mode or ("train" if train else "eval"), train=train,
         tied=[list(g) for g in params.tied], aliased=[list(g) for g in params.aliased],
-        notes=notes + list(compute.notes), warnings=warnings, depth=depth, compute=compute, trace=trace,
+        notes=notes + list(compute.notes), warnings=warnings, depth=depth, compute=compute, memory=memory,
+        kv_cache=kv_cache(trace, _batch_of(args, kwargs), kv_context) if kv_context else None, trace=trace,
     )
     if strict and compute.coverage.unsupported:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(compute.coverage.unsupported_by_op.items()))
@@ -99,6 +153,14 @@ def profile(
         error.profile = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+def _batch_of(args: tuple, kwargs: dict) -> int:
+    """The batch size of the inputs: the first dimension of the first tensor."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return int(value.shape[0])
+    return 1
 
 
 def _build_inputs(inputs: Any, input_size: Any, dtype: Any, device: str) -> tuple[tuple, dict, str]:
@@ -206,3 +268,51 @@ def _explain_failure(failure: TraceFailure, model_name: str, described: str) -> 
     op = f" in op {failure.op}" if failure.op else ""
     return TraceError(f"the model's {failure.phase} raised {msg}{op} (inputs: {described})", where=where,
                       fix="check that the inputs have the shapes and dtypes the model expects")
+
+
+def fit(
+    model: nn.Module,
+    budget: str | int,
+    input_size: ShapeLike | Sequence[ShapeLike] | str | Sequence[str] | None = None,
+    dtype: torch.dtype | str | Sequence[torch.dtype | str] | None = None,
+    *,
+    inputs: Any = None,
+    along: str = "batch",
+    limit: int = 1 << 20,
+    **options: Any,
+) -> FitResult:
+    """The largest batch size (``along="batch"``: dimension 0 of every input) or sequence length
+    (``along="seq"``: dimension 1 of every input that has one) whose peak memory fits ``budget``
+    ("80GiB", "80GB" or bytes), found by re-tracing on meta tensors: nothing runs for real.
+
+    ``options`` are those of :func:`profile` (``train``, ``optimizer``, ``precision``,
+    ``checkpointing``, ``shard``, ``devices``...). The peak compared is ``Profile.memory.peak``: the
+    training step's with ``train=True``, else the inference peak. Each size tried is kept in
+    ``FitResult.tries``.
+    """
+    if along not in ("batch", "seq"):
+        raise SpecError(f"along must be 'batch' or 'seq', got {along!r}")
+    dim = 0 if along == "batch" else 1
+    if inputs is not None:
+        if input_size is not None:
+            raise SpecError("both inputs= and input_size= were given", fix="give one of them")
+        args, kwargs, _ = _build_inputs(inputs, None, None, "meta")
+        named = [(None, t) for t in args] + list(kwargs.items())
+        specs = [InputSpec(tuple(t.shape), t.dtype, k) for k, t in named if isinstance(t, torch.Tensor)]
+    elif input_size is not None:
+        specs = _input_specs(input_size, dtype)
+    else:
+        raise SpecError("fit() needs the input shapes", fix="pass input_size=(1, 3, 224, 224) or inputs=")
+    if not any(len(s.shape) > dim for s in specs):
+        raise SpecError(f"no input has a dimension {dim} to vary along {along!r}",
+                        fix="give inputs with a batch (and sequence) dimension")
+    options.setdefault("depth", None)
+
+    def scaled(n: int) -> list[InputSpec]:
+        return [dataclasses.replace(s, shape=s.shape[:dim] + (n,) + s.shape[dim + 1:]) if len(s.shape) > dim
+                else s for s in specs]
+
+    def peak_at(n: int) -> int:
+        return int(profile(model, input_size=scaled(n), **options).memory.peak)
+
+    return memory_fit(peak_at, budget, limit=limit)

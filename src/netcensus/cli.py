@@ -42,6 +42,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print the table of aten ops: calls, MACs, FLOPs, formula, modules")
     p.add_argument("--strict", action="store_true",
                    help="exit 3 when some op has no compute formula (after printing the report)")
+    mem = p.add_argument_group("memory (measured from the same trace; every assumption is printed)")
+    mem.add_argument("--memory", action="store_true",
+                     help="add per-layer memory columns (bytes saved for backward, live peak)")
+    mem.add_argument("--optimizer", default="default",
+                     help="optimizer whose state is counted for --train: adamw (default), adam, sgd, "
+                          "sgd-momentum, adagrad, rmsprop, adam8bit, ..., or none")
+    mem.add_argument("--precision", default="fp32",
+                     help="fp32 (default), fp16, bf16 (weights in that dtype), bf16-mixed, fp16-mixed "
+                          "(fp32 weights, autocast compute)")
+    mem.add_argument("--checkpointing", default=None, metavar="WHAT",
+                     help="activation checkpointing: 'all' blocks, or comma-separated module types or paths")
+    mem.add_argument("--shard", default=None,
+                     help="ddp, zero1, zero2, zero3, fsdp-full, fsdp-hybrid:NODE_SIZE (with --devices)")
+    mem.add_argument("--devices", type=int, default=1, help="number of devices for --shard (default 1)")
+    mem.add_argument("--fit", default=None, metavar="BUDGET",
+                     help="find the largest batch (or --fit-along seq) whose peak fits BUDGET, e.g. 80GiB")
+    mem.add_argument("--fit-along", choices=("batch", "seq"), default="batch",
+                     help="the input dimension --fit varies: batch (dim 0, default) or seq (dim 1)")
+    mem.add_argument("--kv-context", type=int, default=None, metavar="N",
+                     help="KV cache bytes of the attention layers for a context of N tokens")
     p.add_argument("-d", "--depth", type=int, default=3, help="deepest level shown in the table (default 3)")
     p.add_argument("--all", action="store_true", help="show every level (overrides --depth)")
     p.add_argument("--explain", action="store_true",
@@ -95,10 +115,25 @@ def _run(args: argparse.Namespace) -> int:
                             "(repeat --input for several inputs; NAME=SHAPE for keyword inputs)")
     from .errors import UnsupportedOpsError
 
+    options = {
+        "dtype": dtype, "device": args.device, "train": args.train, "mode": args.mode,
+        "depth": None if args.all else args.depth, "strict": args.strict,
+        "optimizer": None if args.optimizer.lower() == "none" else args.optimizer,
+        "precision": args.precision, "shard": args.shard, "devices": args.devices,
+        "checkpointing": _checkpointing(args.checkpointing), "kv_context": args.kv_context,
+    }
+    if args.fit is not None:
+        from .api import fit
+        from .report.fit import render_fit
+
+        options.pop("strict")
+        options.pop("kv_context")
+        found = fit(model, args.fit, input_size=sizes, along=args.fit_along, **options)
+        print(render_fit(found, spec, args.fit_along, args.train))
+        return 0
     failure = None
     try:
-        result = profile(model, input_size=sizes, dtype=dtype, device=args.device, train=args.train,
-                         mode=args.mode, depth=None if args.all else args.depth, strict=args.strict)
+        result = profile(model, input_size=sizes, **options)
     except UnsupportedOpsError as exc:
         failure, result = exc, exc.profile  # type: ignore[attr-defined]
     if args.format == "json":
@@ -110,10 +145,16 @@ def _run(args: argparse.Namespace) -> int:
 
         print(render_by_op(result))
     else:
-        print(result.table())
+        print(result.table(memory_columns=True if args.memory else None))
     if failure is not None:
         raise failure
     return 0
+
+
+def _checkpointing(text: str | None) -> str | list[str] | None:
+    if text is None or text == "all":
+        return text
+    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def main() -> None:

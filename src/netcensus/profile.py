@@ -52,6 +52,10 @@ class LayerRow:
     backward_flops: int = 0
     unsupported_calls: int = 0
     """Op calls inside this module that have no formula (not counted; see Profile.unsupported_ops)."""
+    saved_bytes: int = 0
+    """Bytes of activations the module and its children save for backward (training traces)."""
+    peak_bytes: int = 0
+    """Highest live bytes on the device while the module runs (forward or backward)."""
 
     @property
     def name(self) -> str:
@@ -92,6 +96,11 @@ class Profile:
     """Default depth of the table rendered by ``str(profile)``; None shows every level."""
     compute: Any = field(default=None, repr=False)
     """The :class:`netcensus.analyses.compute.ComputeResult` (totals, per module, by op, coverage)."""
+    memory: Any = field(default=None, repr=False)
+    """The :class:`netcensus.memory.MemoryResult`: weights, gradients, optimizer, activations, peak,
+    with its assumptions (bytes, per device when sharded)."""
+    kv_cache: Any = field(default=None, repr=False)
+    """The :class:`netcensus.memory.KVCache` for ``kv_context``, when asked for."""
     trace: Any = field(default=None, repr=False, compare=False)
     """The :class:`netcensus.trace.events.Trace` the figures come from (not serialised)."""
 
@@ -142,10 +151,10 @@ class Profile:
                 return row
         raise KeyError(f"no layer {path!r}; layers are: {', '.join(r.path for r in self.layers[:20])}")
 
-    def table(self, depth: int | None = -1) -> str:
+    def table(self, depth: int | None = -1, memory_columns: bool | None = None) -> str:
         from .report.table import render_table
 
-        return render_table(self, self.depth if depth == -1 else depth)
+        return render_table(self, self.depth if depth == -1 else depth, memory_columns)
 
     def explain(self) -> str:
         from .report.explain import render_explain
@@ -154,7 +163,7 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in ("trace", "compute")}
+                if f.name not in ("trace", "compute", "memory", "kv_cache")}
         data["layers"] = [dataclasses.asdict(r) for r in self.layers]
         if self.compute is not None:
             c = self.compute
@@ -164,6 +173,10 @@ class Profile:
                 "coverage": dataclasses.asdict(c.coverage),
                 "notes": list(c.notes),
             }
+        if self.memory is not None:
+            data["memory"] = dataclasses.asdict(self.memory)
+        if self.kv_cache is not None:
+            data["kv_cache"] = dataclasses.asdict(self.kv_cache)
         return data
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .memory import memory_lines
 from .units import exact, nbytes, si
 
 if TYPE_CHECKING:
@@ -20,6 +21,13 @@ RIGHT = {4, 5, 7, 8, 9}
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+MEMORY_HEADERS = ("Saved for bwd", "Live peak")
+
+
+def _memory_cells(row: LayerRow) -> tuple[str, ...]:
+    return (nbytes(row.saved_bytes) if row.saved_bytes else "0", nbytes(row.peak_bytes) if row.calls else "")
 
 
 def _cells(row: LayerRow) -> tuple[str, ...]:
@@ -37,21 +45,32 @@ def visible_rows(profile: Profile, depth: int | None) -> list[LayerRow]:
     return [r for r in profile.layers if depth is None or r.depth <= depth]
 
 
-def render_table(profile: Profile, depth: int | None = None) -> str:
-    rows = [HEADERS] + [_cells(r) for r in visible_rows(profile, depth)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(HEADERS))]
+def render_table(profile: Profile, depth: int | None = None, memory_columns: bool | None = None) -> str:
+    """The table; ``memory_columns`` (default: for training traces) adds the per-layer memory."""
+    if memory_columns is None:
+        memory_columns = profile.train
+    shown = visible_rows(profile, depth)
+    if memory_columns and profile.memory is not None:
+        headers = HEADERS[:-1] + MEMORY_HEADERS + HEADERS[-1:]
+        rows = [headers] + [c[:-1] + _memory_cells(r) + c[-1:] for r, c in ((r, _cells(r)) for r in shown)]
+        right = RIGHT | {len(HEADERS) - 1, len(HEADERS)}
+    else:
+        headers, right = HEADERS, RIGHT
+        rows = [headers] + [_cells(r) for r in shown]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
     lines = [
         f"{profile.model}  |  input {profile.inputs}  |  traced on {profile.device}, {profile.mode} mode"
         + (", forward + backward" if profile.train else ""),
     ]
     for k, r in enumerate(rows):
-        cells = [c.rjust(widths[i]) if i in RIGHT else c.ljust(widths[i]) for i, c in enumerate(r)]
+        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)]
         lines.append("  ".join(cells).rstrip())
         if k == 0:
             lines.append("-" * len(lines[-1]))
     lines.append("=" * max(len(x) for x in lines[1:3]))
     lines.extend(totals_lines(profile))
     lines.extend(compute_lines(profile))
+    lines.extend(memory_lines(profile))
     if depth is not None and any(r.depth > depth for r in profile.layers):
         lines.append(f"(rows deeper than depth {depth} are hidden; their parameters are in their parents' "
                      "Params)")

@@ -379,33 +379,37 @@ def _tensors(value: Any) -> Iterator[torch.Tensor]:
             yield from _tensors(getattr(value, f.name))
 
 
-def _stand_in(t: torch.Tensor, device: str, is_param: bool) -> torch.Tensor:
+def _cast(t: torch.Tensor, dtype: torch.dtype | None) -> torch.dtype:
+    return dtype if dtype is not None and t.is_floating_point() else t.dtype
+
+
+def _stand_in(t: torch.Tensor, device: str, is_param: bool, dtype: torch.dtype | None = None) -> torch.Tensor:
     if device == "meta":
-        new = torch.empty_like(t, device="meta")
+        new = torch.empty_like(t, device="meta", dtype=_cast(t, dtype))
     elif is_param:
-        new = t.detach().to(device)
+        new = t.detach().to(device, _cast(t, dtype))
     else:
-        new = t.detach().to(device, copy=True)
+        new = t.detach().to(device, _cast(t, dtype), copy=True)
     if is_param:
         return nn.Parameter(new, requires_grad=t.requires_grad)
     return new
 
 
-def _convert_input(value: Any, device: str) -> Any:
+def _convert_input(value: Any, device: str, dtype: torch.dtype | None = None) -> Any:
     if isinstance(value, torch.Tensor):
         if device == "meta":
-            new = torch.empty_like(value, device="meta")
+            new = torch.empty_like(value, device="meta", dtype=_cast(value, dtype))
         else:
-            new = value.detach().to(device)
+            new = value.detach().to(device, _cast(value, dtype))
         if value.requires_grad:
             new.requires_grad_(True)
         return new
     if isinstance(value, tuple) and hasattr(value, "_fields"):
-        return type(value)(*(_convert_input(v, device) for v in value))
+        return type(value)(*(_convert_input(v, device, dtype) for v in value))
     if isinstance(value, (tuple, list)):
-        return type(value)(_convert_input(v, device) for v in value)
+        return type(value)(_convert_input(v, device, dtype) for v in value)
     if isinstance(value, dict):
-        return type(value)((k, _convert_input(v, device)) for k, v in value.items())
+        return type(value)((k, _convert_input(v, device, dtype)) for k, v in value.items())
     return value
 
 
@@ -445,6 +449,7 @@ def trace_model(
     on_output: Callable[[Any], None] | None = None,
     expand: Callable[[Any], Callable[..., Any] | None] | None = None,
     contexts: Sequence[Callable[[], AbstractContextManager[Any]]] = (),
+    dtype: torch.dtype | None = None,
 ) -> Trace:
     """Trace one forward of ``model(*args, **kwargs)`` (and a backward when ``train``).
 
@@ -457,6 +462,8 @@ def trace_model(
     instead of the op itself (used for ops that have no compute formula). ``contexts`` are factories
     of context managers entered around the forward and backward, outside the op recorder (e.g. a
     mode that emulates autocast: ``torch.autocast`` itself has no effect on meta tensors).
+    ``dtype`` casts the floating parameters, buffers and inputs of the trace (not the model) to that
+    dtype, e.g. to trace pure bf16 training.
     """
     kwargs = kwargs or {}
     device = str(torch.device(device))
@@ -487,12 +494,12 @@ def trace_model(
             slots.add(slot)
             new = stand_ins.get(id(t))
             if new is None:
-                new = stand_ins[id(t)] = _stand_in(t, device, kind == "param")
+                new = stand_ins[id(t)] = _stand_in(t, device, kind == "param", dtype)
                 storages = param_storages if kind == "param" else buffer_storages
                 storages[name] = tracer.storage_id(new)
             replace[name] = new
-    call_args = _convert_input(args, device)
-    call_kwargs = _convert_input(kwargs, device)
+    call_args = _convert_input(args, device, dtype)
+    call_kwargs = _convert_input(kwargs, device, dtype)
     input_storages = tuple(tracer.storage_id(t) for t in _tensors((call_args, call_kwargs)))
 
     def fail(exc: BaseException, phase: str) -> TraceFailure:
@@ -547,6 +554,7 @@ def trace_model(
                     tracer.recording = False
                     raise fail(exc, "backward") from exc
         tracer.recording = False
+        tracer.alive = False  # what the forward returned is the caller's: it does not die in the step
         del output
         result = tracer.result(device=device, train=train, param_storages=param_storages,
                                buffer_storages=buffer_storages, input_storages=input_storages)
