@@ -19,6 +19,7 @@ from .memory import (
     Checkpointing,
     FitResult,
     OptimizerSpec,
+    ParamInfo,
     Precision,
     Sharding,
     kv_cache,
@@ -26,6 +27,7 @@ from .memory import (
     trace_contexts,
 )
 from .memory import fit as memory_fit
+from .memory.params import itemsize
 from .profile import Profile
 from .report.units import shape
 from .spec import InputSpec, check_shape, make_input, parse_dtype, parse_input
@@ -110,9 +112,8 @@ def profile(
             row.forward_flops, row.backward_flops = f.forward.flops, f.backward.flops
             row.unsupported_calls = mc.unsupported_calls
     infos = param_infos(model)
-    if trace_dtype is not None:
-        infos = [dataclasses.replace(i, dtype=str(trace_dtype).removeprefix("torch.")) if i.floating else i
-                 for i in infos]
+    if trace_dtype is not None:  # the trace ran on stand-ins cast to the policy's dtype
+        infos = [_cast_info(i, str(trace_dtype).removeprefix("torch.")) if i.floating else i for i in infos]
     memory = analyze_memory(
         trace, infos, optimizer=optimizer_spec, precision=policy, checkpointing=checkpoint_spec,
         shard=sharding, devices=sharding.devices if sharding is not None else devices,
@@ -153,6 +154,13 @@ def profile(
         error.profile = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+def _cast_info(info: ParamInfo, dtype: str) -> ParamInfo:
+    size = info.storage_nbytes
+    if size is not None:
+        size = size * itemsize(dtype) // itemsize(info.dtype)
+    return dataclasses.replace(info, dtype=dtype, storage_nbytes=size)
 
 
 def _batch_of(args: tuple, kwargs: dict) -> int:
