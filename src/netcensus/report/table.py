@@ -1,84 +1,136 @@
-"""The terminal table: one row per module, then totals, notes and warnings.
+"""The terminal table: one row per module (a tree), then totals, compute, memory, notes and warnings.
 
-Counts are exact with thousands separators, followed by an SI figure; bytes use IEC units.
+Counts are exact with thousands separators; MACs and FLOPs use SI prefixes; bytes use IEC units (the
+units line under the table says so). Repeated identical blocks are collapsed (see :mod:`.tree`). With
+a ``width``, columns are abbreviated, then dropped, lowest priority first, until the table fits; the
+table never wraps. ``style`` colours it (see :mod:`.style`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .columns import COLUMNS, MAX_SHAPE_WIDTH, Column, choose_columns, parse_sort
 from .memory import memory_lines
-from .units import exact, nbytes, si
+from .style import PLAIN, Style
+from .tree import GROUP, TOTAL, DisplayRow, display_rows
+from .units import CONVENTION, exact, nbytes, si
 
 if TYPE_CHECKING:
-    from ..profile import LayerRow, Profile
+    from ..profile import Profile
 
-MAX_SHAPE_WIDTH = 36
-HEADERS = ("Layer", "Type", "Input shape", "Output shape", "Params", "Own", "Train", "MACs", "Core MACs",
-           "FLOPs", "Formula (own params)")
-RIGHT = {4, 5, 7, 8, 9}
+SEP = 2
 
 
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 3, 0)] + "..."
 
 
-MEMORY_HEADERS = ("Saved for bwd", "Live peak")
+def fit_widths(cols: Sequence[Column], natural: list[int], limit: int | None) -> tuple[list[int], list[int]]:
+    """Widths that fit ``limit`` characters and the indices of dropped columns: abbreviate the columns
+    that may be (lowest priority first) down to their minimum, then drop whole columns (lowest priority
+    first), then give the room left back to the abbreviated ones (highest priority first)."""
+    widths = list(natural)
+    if limit is None:
+        return widths, []
+
+    def total(skip: set[int]) -> int:
+        kept = [w for i, w in enumerate(widths) if i not in skip]
+        return sum(kept) + SEP * (len(kept) - 1)
+
+    by_priority = sorted(range(len(cols)), key=lambda i: cols[i].priority)
+    dropped: set[int] = set()
+    for i in by_priority:
+        excess = total(dropped) - limit
+        if excess <= 0:
+            break
+        if cols[i].min_width and widths[i] > cols[i].min_width:
+            widths[i] -= min(widths[i] - cols[i].min_width, excess)
+    for i in by_priority:
+        if total(dropped) <= limit:
+            break
+        if cols[i].key != "name":
+            dropped.add(i)
+    for i in reversed(by_priority):
+        room = limit - total(dropped)
+        if room <= 0:
+            break
+        if i not in dropped and widths[i] < natural[i]:
+            widths[i] += min(room, natural[i] - widths[i])
+    if total(dropped) > limit:  # even the name column alone is too wide: clip it
+        name = next(i for i, c in enumerate(cols) if c.key == "name")
+        widths[name] = max(8, widths[name] - (total(dropped) - limit))
+    return widths, sorted(dropped)
 
 
-def _memory_cells(row: LayerRow) -> tuple[str, ...]:
-    return (nbytes(row.saved_bytes) if row.saved_bytes else "0", nbytes(row.peak_bytes) if row.calls else "")
+def render_table(profile: Profile, depth: int | None = None, memory_columns: bool | None = None, *,
+                 columns: str | Sequence[str] | None = None, sort: str | None = None, expand: bool = False,
+                 width: int | None = None, style: Style = PLAIN) -> str:
+    """The table. ``memory_columns`` (default: for training traces) adds the per-layer memory;
+    ``columns`` is a ``--columns`` spec or a list of keys; ``sort`` a ``--sort`` spec; ``expand`` shows
+    every repeated block; ``width`` fits the table into that many characters."""
+    memory = (profile.train if memory_columns is None else memory_columns) and profile.memory is not None
+    keys = choose_columns(columns, memory) if columns is None or isinstance(columns, str) else list(columns)
+    cols = [COLUMNS[k] for k in keys]
+    sort_key, descending = parse_sort(sort)
+    shown = display_rows(profile, depth, sort_key, descending, expand)
+    cells = [[c.text(d) for c in cols] for d in shown]
+    for j, c in enumerate(cols):
+        if c.key in ("input", "output"):
+            for row in cells:
+                row[j] = clip(row[j], MAX_SHAPE_WIDTH)
+    natural = [max([len(c.header)] + [len(row[j]) for row in cells]) for j, c in enumerate(cols)]
+    widths, dropped = fit_widths(cols, natural, width)
+    keep = [j for j in range(len(cols)) if j not in dropped]
 
+    def line(texts: list[str], d: DisplayRow | None) -> str:
+        parts = []
+        for j in keep:
+            t = clip(texts[j], widths[j])
+            t = t.rjust(widths[j]) if cols[j].right else t.ljust(widths[j])
+            parts.append(_paint_cell(style, cols[j], t, d))
+        return (" " * SEP).join(parts).rstrip()
 
-def _cells(row: LayerRow) -> tuple[str, ...]:
-    name = "  " * row.depth + row.name + (f" x{row.calls}" if row.calls > 1 else "")
-    if row.not_called:
-        name += " (not called)"
-    return (
-        name, row.type, _clip(row.input_text, MAX_SHAPE_WIDTH), _clip(row.output_text, MAX_SHAPE_WIDTH),
-        exact(row.params), exact(row.own_params), row.trainable, si(row.macs), si(row.core_macs),
-        si(row.flops) + ("*" if row.unsupported_calls else ""), row.formula,
-    )
-
-
-def visible_rows(profile: Profile, depth: int | None) -> list[LayerRow]:
-    return [r for r in profile.layers if depth is None or r.depth <= depth]
-
-
-def render_table(profile: Profile, depth: int | None = None, memory_columns: bool | None = None) -> str:
-    """The table; ``memory_columns`` (default: for training traces) adds the per-layer memory."""
-    if memory_columns is None:
-        memory_columns = profile.train
-    shown = visible_rows(profile, depth)
-    if memory_columns and profile.memory is not None:
-        headers = HEADERS[:-1] + MEMORY_HEADERS + HEADERS[-1:]
-        rows = [headers] + [c[:-1] + _memory_cells(r) + c[-1:] for r, c in ((r, _cells(r)) for r in shown)]
-        right = RIGHT | {len(HEADERS) - 1, len(HEADERS)}
-    else:
-        headers, right = HEADERS, RIGHT
-        rows = [headers] + [_cells(r) for r in shown]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
-    lines = [
-        f"{profile.model}  |  input {profile.inputs}  |  traced on {profile.device}, {profile.mode} mode"
-        + (", forward + backward" if profile.train else ""),
-    ]
-    for k, r in enumerate(rows):
-        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)]
-        lines.append("  ".join(cells).rstrip())
-        if k == 0:
-            lines.append("-" * len(lines[-1]))
-    lines.append("=" * max(len(x) for x in lines[1:3]))
+    header = line([c.header for c in cols], None)
+    plain_width = sum(widths[j] for j in keep) + SEP * (len(keep) - 1)
+    title = (f"{profile.model}  |  input {profile.inputs}  |  traced on {profile.device}, {profile.mode} mode"
+             + (", forward + backward" if profile.train else ""))
+    lines = [style.bold(title), style.bold(header), style.dim("-" * plain_width)]
+    lines.extend(line(row, d) for row, d in zip(cells, shown))
+    lines.append(style.dim("=" * plain_width))
+    if dropped:
+        left = ", ".join(cols[j].header for j in dropped)
+        lines.append(f"(columns left out to fit {width} characters: {left}; choose with --columns or widen "
+                     "the terminal)")
     lines.extend(totals_lines(profile))
     lines.extend(compute_lines(profile))
     lines.extend(memory_lines(profile))
     if depth is not None and any(r.depth > depth for r in profile.layers):
-        lines.append(f"(rows deeper than depth {depth} are hidden; their parameters are in their parents' "
-                     "Params)")
+        lines.append(f"(rows deeper than depth {depth} are hidden; their figures are in their parents' rows)")
+    if any(d.kind == GROUP for d in shown):
+        lines.append("Rows 'a.0-N xK' stand for K consecutive identical blocks (same type, parameters, "
+                     "shapes and FLOPs): figures per block, memory as the range over the blocks; "
+                     "'= ... total' rows sum them. --expand shows every block.")
     for note in profile.notes:
         lines.append(f"note: {note}")
     for warning in profile.warnings:
-        lines.append(f"WARNING: {warning}")
+        lines.append(style.yellow(f"WARNING: {warning}"))
     return "\n".join(lines)
+
+
+def _paint_cell(style: Style, col: Column, text: str, d: DisplayRow | None) -> str:
+    if not style.enabled or d is None:
+        return text
+    if d.kind == TOTAL:
+        return style.bold(text)
+    if d.kind == GROUP and col.key == "name":
+        return style.cyan(text)
+    if col.key == "flops" and d.row.unsupported_calls:
+        return style.red(text)
+    if col.key in ("params", "own") and text.strip() == "0":
+        return style.dim(text)
+    return text
 
 
 LABEL = 26
@@ -99,7 +151,7 @@ def totals_lines(profile: Profile) -> list[str]:
     ]
     for dtype, b in sorted(profile.param_bytes_by_dtype.items()):
         lines.append(f"{'Param bytes (' + dtype + ')':<{LABEL}}{exact(b):>20}  B = {nbytes(b)}")
-    lines.append("Units: counts exact, SI in brackets (M = 10^6); bytes IEC (MiB = 2^20 B).")
+    lines.append(CONVENTION)
     return lines
 
 
