@@ -7,7 +7,6 @@ reference to the model or to any tensor.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,33 +150,80 @@ class Profile:
                 return row
         raise KeyError(f"no layer {path!r}; layers are: {', '.join(r.path for r in self.layers[:20])}")
 
-    def table(self, depth: int | None = -1, memory_columns: bool | None = None) -> str:
+    def table(self, depth: int | None = -1, memory_columns: bool | None = None, **options: Any) -> str:
+        """The terminal table. ``depth=-1``: the profile's default depth (None: every level).
+        ``options``: ``columns``, ``sort``, ``expand``, ``width`` (see :func:`netcensus.report.render`)."""
         from .report.table import render_table
 
-        return render_table(self, self.depth if depth == -1 else depth, memory_columns)
+        return render_table(self, self.depth if depth == -1 else depth, memory_columns, **options)
 
     def explain(self) -> str:
         from .report.explain import render_explain
 
         return render_explain(self)
 
+    def render(self, fmt: str = "table", **options: Any) -> str:
+        """This profile as ``table``, ``json``, ``csv``, ``md`` or ``html`` text
+        (:func:`netcensus.report.render.render` lists the options)."""
+        from .report.render import render
+
+        return render(self, fmt, **options)
+
+    def to_markdown(self, **options: Any) -> str:
+        return self.render("md", **options)
+
+    def to_csv(self, **options: Any) -> str:
+        return self.render("csv", **options)
+
+    def to_html(self, **options: Any) -> str:
+        """One self-contained HTML page: sortable, collapsible layer tree, totals, charts."""
+        return self.render("html", **options)
+
+    def save(self, path: str, fmt: str | None = None, **options: Any) -> None:
+        """Write the profile to ``path``, in the format its extension names (.json, .csv, .md, .html,
+        .txt) unless ``fmt`` is given."""
+        from .report.render import format_for_path
+
+        text = self.render(fmt or format_for_path(str(path)), **options)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+
+    # -- JSON (schema in docs/json-schema.md; no torch needed to read it back) ----------------------
+
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if f.name not in ("trace", "compute", "memory", "kv_cache")}
-        data["layers"] = [dataclasses.asdict(r) for r in self.layers]
-        if self.compute is not None:
-            c = self.compute
-            data["compute"] = {
-                "totals": dataclasses.asdict(c.totals),
-                "by_op": [dataclasses.asdict(r) for r in c.by_op],
-                "coverage": dataclasses.asdict(c.coverage),
-                "notes": list(c.notes),
-            }
-        if self.memory is not None:
-            data["memory"] = dataclasses.asdict(self.memory)
-        if self.kv_cache is not None:
-            data["kv_cache"] = dataclasses.asdict(self.kv_cache)
-        return data
+        """Plain JSON data with a ``schema_version`` (docs/json-schema.md)."""
+        from .schema import to_dict
+
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Profile:
+        """Rebuild a profile from :meth:`to_dict` data; every renderer accepts it. Torch is not imported."""
+        from .schema import from_dict
+
+        return from_dict(data)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        import json
+
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str) -> Profile:
+        import json
+
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def load(cls, path: str) -> Profile:
+        """Read a profile saved with ``--format json`` or :meth:`save`."""
+        with open(path, encoding="utf-8") as f:
+            return cls.from_json(f.read())
+
+    def _repr_html_(self) -> str:
+        from .report.htmlpage import render_fragment
+
+        return render_fragment(self)
 
     def __str__(self) -> str:
         return self.table()

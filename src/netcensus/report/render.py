@@ -1,0 +1,72 @@
+"""One entry to every text renderer: ``render(profile, fmt, ...)`` and the format of a file name."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .style import PLAIN, Style
+
+if TYPE_CHECKING:
+    from ..profile import Profile
+
+FORMATS = ("table", "json", "csv", "md", "html")
+EXTENSIONS = {".txt": "table", ".text": "table", ".json": "json", ".csv": "csv", ".md": "md",
+              ".markdown": "md", ".html": "html", ".htm": "html"}
+
+
+class FormatError(ValueError):
+    pass
+
+
+def format_for_path(path: str) -> str:
+    """The format a file name asks for, by its extension."""
+    lower = path.lower()
+    for ext, fmt in EXTENSIONS.items():
+        if lower.endswith(ext):
+            return fmt
+    raise FormatError(f"cannot tell the format of {path!r} from its extension; use one of "
+                      f"{', '.join(EXTENSIONS)} or give --format")
+
+
+def render(profile: Profile, fmt: str = "table", *, depth: int | None = -1,
+           memory_columns: bool | None = None, columns: str | Sequence[str] | None = None,
+           sort: str | None = None, expand: bool = False,
+           width: int | None = None, style: Style = PLAIN, explain: bool = False, by_op: bool = False) -> str:
+    """``profile`` in ``fmt`` (``table``, ``json``, ``csv``, ``md`` or ``html``). ``depth=-1`` is the
+    profile's own default depth. ``explain`` and ``by_op`` replace the table (text format only)."""
+    if depth == -1:
+        depth = profile.depth
+    if fmt == "table":
+        if explain:
+            from .explain import render_explain
+
+            return render_explain(profile)
+        if by_op:
+            from .byop import render_by_op
+
+            return render_by_op(profile)
+        from .table import render_table
+
+        return render_table(profile, depth, memory_columns, columns=columns, sort=sort, expand=expand,
+                            width=width, style=style)
+    if fmt == "json":
+        return json.dumps(profile.to_dict(), indent=2)
+    if fmt == "csv":
+        from .columns import choose_columns
+        from .csvfmt import render_csv
+
+        keys = choose_columns(columns, False) if isinstance(columns, str) else columns
+        return render_csv(profile, keys)
+    if fmt == "md":
+        from .markdown import render_markdown
+
+        return render_markdown(profile, depth, memory_columns, columns=columns, sort=sort, expand=expand)
+    if fmt == "html":
+        from .. import __version__
+        from .htmlpage import render_html
+
+        return render_html(profile, columns=columns, memory_columns=memory_columns, expand=expand,
+                           open_depth=depth, version=__version__)
+    raise FormatError(f"unknown format {fmt!r}; the formats are: {', '.join(FORMATS)}")

@@ -1,0 +1,109 @@
+"""The JSON form of a :class:`~netcensus.profile.Profile`: versioned, documented in docs/json-schema.md.
+
+``to_dict(profile)`` gives plain JSON data (ints, strings, lists, dicts; tuples become lists);
+``from_dict(data)`` rebuilds a Profile that every renderer accepts, without importing torch: the
+compute, memory and KV-cache results come back as the light twins of :mod:`.results`.
+
+Versioning: ``schema_version`` is ``"MAJOR.MINOR"``. A minor bump only adds keys (readers ignore keys
+they do not know); a major bump renames, removes or changes the meaning of a key, and ``from_dict``
+refuses a major it does not know.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SpecError
+from .results import ComputeSummary, KVCache, MemorySummary
+
+if TYPE_CHECKING:
+    from ..profile import Profile
+
+SCHEMA_VERSION = "1.0"
+
+UNITS = {
+    "counts": "exact integers (parameters, elements, op calls)",
+    "compute": "exact integers; 1 MAC = one multiply-accumulate = 2 FLOPs (docs/conventions.md)",
+    "bytes": "exact integers, bytes (B)",
+}
+
+_NOT_FIELDS = ("layers", "compute", "memory", "kv_cache", "trace")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with dataclasses as dicts, tuples as lists and dict keys as strings."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def to_dict(profile: Profile) -> dict[str, Any]:
+    """The JSON data of ``profile`` (see docs/json-schema.md)."""
+    from .. import __version__
+
+    data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "netcensus_version": __version__,
+                            "units": dict(UNITS)}
+    for f in dataclasses.fields(profile):
+        if f.name not in _NOT_FIELDS:
+            data[f.name] = jsonable(getattr(profile, f.name))
+    data["layers"] = [jsonable(r) for r in profile.layers]
+    c = profile.compute
+    data["compute"] = None if c is None else {
+        "totals": jsonable(c.totals),
+        "by_op": jsonable(list(c.by_op)),
+        "coverage": jsonable(c.coverage),
+        "notes": list(c.notes),
+    }
+    data["memory"] = None if profile.memory is None else jsonable(profile.memory)
+    data["kv_cache"] = None if profile.kv_cache is None else jsonable(profile.kv_cache)
+    return data
+
+
+def check_version(data: dict[str, Any]) -> str:
+    """The schema version of ``data``; raises :class:`SpecError` for a major this netcensus cannot read."""
+    version = str(data.get("schema_version", "1.0"))
+    major = version.split(".")[0]
+    ours = SCHEMA_VERSION.split(".")[0]
+    if major != ours:
+        raise SpecError(
+            f"the profile has JSON schema version {version}; this netcensus reads {ours}.x",
+            fix="open it with the netcensus version that wrote it (its netcensus_version field), or "
+                "re-profile the model")
+    return version
+
+
+def from_dict(data: dict[str, Any]) -> Profile:
+    """Rebuild a Profile from :func:`to_dict`'s data (no torch needed)."""
+    from ..profile import LayerRow, Profile
+
+    if not isinstance(data, dict) or "layers" not in data or "model" not in data:
+        raise SpecError("this JSON is not a netcensus profile (no 'model' and 'layers' keys)",
+                        fix="give a file written by netcensus --format json")
+    check_version(data)
+    row_fields = {f.name for f in dataclasses.fields(LayerRow)}
+    layers = []
+    for r in data["layers"]:
+        row = {k: v for k, v in r.items() if k in row_fields}
+        row["input_shapes"] = [tuple(s) for s in row.get("input_shapes", ())]
+        row["output_shapes"] = [tuple(s) for s in row.get("output_shapes", ())]
+        layers.append(LayerRow(**row))
+    names = {f.name for f in dataclasses.fields(Profile)} - set(_NOT_FIELDS)
+    kwargs = {k: v for k, v in data.items() if k in names}
+    compute = data.get("compute")
+    memory = data.get("memory")
+    kv = data.get("kv_cache")
+    return Profile(
+        layers=layers,
+        compute=None if compute is None else ComputeSummary.from_dict(compute),
+        memory=None if memory is None else MemorySummary.from_dict(memory),
+        kv_cache=None if kv is None else KVCache.from_dict(kv),
+        **kwargs,
+    )
+
+
+__all__ = ["SCHEMA_VERSION", "UNITS", "check_version", "from_dict", "jsonable", "to_dict"]
