@@ -48,11 +48,12 @@ def profile(
     depth: int | None = 3,
     strict: bool = False,
     optimizer: str | OptimizerSpec | None = "default",
-    precision: str | Precision = "fp32",
+    precision: str | Precision | None = None,
     checkpointing: str | Sequence[str] | Checkpointing | None = None,
     shard: str | Sharding | None = None,
     devices: int = 1,
     kv_context: int | None = None,
+    input_kwargs: Mapping[str, Any] | None = None,
 ) -> Profile:
     """Trace ``model`` once and return its census.
 
@@ -75,10 +76,12 @@ def profile(
     none, or ``"sgd"``, ``"sgd-momentum"``, ``"adam"``, ``"adagrad"``, ``"rmsprop"``, ``"adam8bit"``...),
     activations saved for backward and the peak of a liveness timeline. ``precision``: ``"fp32"``,
     ``"fp16"``, ``"bf16"`` (weights and compute in that dtype), ``"bf16-mixed"``, ``"fp16-mixed"``
-    (fp32 weights, autocast compute). ``checkpointing``: None, ``"all"`` blocks, or module class names /
+    (fp32 weights, autocast compute); by default the dtype the model's floating parameters have.
+    ``checkpointing``: None, ``"all"`` blocks, or module class names /
     paths. ``shard``: ``"ddp"``, ``"zero1"``, ``"zero2"``, ``"zero3"``, ``"fsdp-full"``,
     ``"fsdp-hybrid:<node size>"`` over ``devices``. ``kv_context``: a context length for which the KV
     cache of the attention layers seen in the trace is computed (``Profile.kv_cache``).
+    ``input_kwargs`` adds keyword inputs to positional ``inputs``.
     """
     if not isinstance(model, nn.Module):
         raise SpecError(f"profile() needs a torch.nn.Module, got {type(model).__name__}",
@@ -88,15 +91,21 @@ def profile(
     device = str(torch.device(device))
     if optimizer == "default":
         optimizer = "adamw" if train else None
-    policy = Precision.parse(precision)
+    policy = Precision.parse(precision if precision is not None else _model_precision(model))
     optimizer_spec = OptimizerSpec.parse(optimizer)
     checkpoint_spec = Checkpointing.parse(checkpointing)
     sharding = Sharding.parse(shard, devices)
     args, kwargs, described = _build_inputs(inputs, input_size, dtype, device)
+    if input_kwargs:
+        kwargs = {**kwargs, **input_kwargs}
+        extra = _describe_values((), dict(input_kwargs))
+        described = f"{described}, {extra}" if described else extra
     name = type(model).__name__
     params = census(model)
-    low = policy.weight_dtype
-    trace_dtype = getattr(torch, low) if low not in (None, "float32") else None
+    # a pure policy traces with the floating stand-ins cast to its dtype (the model is not converted)
+    wanted = getattr(torch, policy.weight_dtype) if policy.weight_dtype is not None else None
+    floating = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    trace_dtype = wanted if wanted is not None and floating - {wanted} else None
     try:
         trace = trace_model(model, args, kwargs, device=device, train=train, mode=mode, expand=ops.expand,
                             contexts=trace_contexts(policy), dtype=trace_dtype)
@@ -154,6 +163,13 @@ def profile(
         error.profile = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+def _model_precision(model: nn.Module) -> str:
+    """The pure precision the model's floating parameters are in (fp32 when mixed or none)."""
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtypes.pop(), "fp32") if len(dtypes) == 1 \
+        else "fp32"
 
 
 def _cast_info(info: ParamInfo, dtype: str) -> ParamInfo:

@@ -27,7 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
                "1x1x224x224 input.",
     )
     p.add_argument("model", nargs="?", metavar="MODEL",
-                   help="pkg.module:attr or path/to/file.py:Name (an nn.Module instance, class or factory)")
+                   help="pkg.module:attr or path/to/file.py:Name (an nn.Module instance, class or factory), "
+                        "hf:NAME, torchvision:NAME, timm:NAME, a TorchScript or .pt2 file, or a checkpoint / "
+                        ".safetensors file (parameter census only)")
+    src = p.add_argument_group("model source (docs/sources.md)")
+    src.add_argument("--arg", action="append", default=[], metavar="VALUE",
+                     help="a positional argument for the model's class or factory (a Python literal); "
+                          "for hf: the model class or task")
+    src.add_argument("--kwarg", action="append", default=[], metavar="NAME=VALUE",
+                     help="a keyword argument for the model's class or factory")
+    src.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a transformers config field (hf: models), e.g. --set num_hidden_layers=2")
+    src.add_argument("--batch", type=int, default=None,
+                     help="batch size of the inputs built for hf: and vision models")
+    src.add_argument("--seq", type=int, default=None,
+                     help="sequence length of the inputs built for hf: models")
     p.add_argument("-i", "--input", action="append", default=[], metavar="SHAPE",
                    help="an input shape, e.g. 1x3x224x224, 1x128:int64 or input_ids=1x128:int64; repeat for "
                         "several inputs")
@@ -48,9 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     mem.add_argument("--optimizer", default="default",
                      help="optimizer whose state is counted for --train: adamw (default), adam, sgd, "
                           "sgd-momentum, adagrad, rmsprop, adam8bit, ..., or none")
-    mem.add_argument("--precision", default="fp32",
-                     help="fp32 (default), fp16, bf16 (weights in that dtype), bf16-mixed, fp16-mixed "
-                          "(fp32 weights, autocast compute)")
+    mem.add_argument("--precision", default=None,
+                     help="fp32, fp16, bf16 (weights in that dtype), bf16-mixed, fp16-mixed (fp32 weights, "
+                          "autocast compute); default: the dtype of the model's parameters")
     mem.add_argument("--checkpointing", default=None, metavar="WHAT",
                      help="activation checkpointing: 'all' blocks, or comma-separated module types or paths")
     mem.add_argument("--shard", default=None,
@@ -79,6 +93,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("netcensus: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception as exc:  # every error becomes one paragraph and an exit code
         from .errors import NetcensusError
 
@@ -93,26 +111,54 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import torch
+
     from .api import profile
+    from .errors import SpecError
     from .examples import ALEXNET_INPUT
-    from .spec import load_model, parse_dtype, parse_input
+    from .load import load, split_pairs
+    from .spec import InputSpec, parse_dtype, parse_input
 
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     spec = args.model or EXAMPLE
     dtype = parse_dtype(args.dtype)
-    build_device = "meta" if args.device == "meta" else args.device
-    model = load_model(spec, device=build_device)
+    loaded = load(spec, args=args.arg, kwargs=split_pairs(args.kwarg, "--kwarg"),
+                  overrides=split_pairs(args.set, "--set"), device=args.device, batch=args.batch,
+                  seq=args.seq)
+    if loaded.tensors is not None:  # a checkpoint or safetensors file: a parameter census, nothing run
+        if args.format == "json":
+            print(json.dumps(_tensor_json(loaded), indent=2))
+        else:
+            print(_tensor_census(loaded))
+        return 0
+    model = loaded.model
+    extra: dict = {}
     if args.input:
-        sizes = [parse_input(text, dtype or __import__("torch").float32) for text in args.input]
+        sizes = [parse_input(text, dtype or torch.float32) for text in args.input]
     elif args.model is None:
         sizes = [ALEXNET_INPUT]
+    elif loaded.inputs is not None:
+        sizes = []
+        positional, keywords = loaded.inputs
+        for value in positional:
+            if not isinstance(value, torch.Tensor):
+                raise SpecError(f"{spec} takes a positional input that is not a tensor ({value!r})",
+                                fix="give the inputs with --input")
+            sizes.append(InputSpec(tuple(value.shape), value.dtype))
+        for key, value in keywords.items():
+            if isinstance(value, torch.Tensor):
+                sizes.append(InputSpec(tuple(value.shape), value.dtype, key))
+            else:
+                extra[key] = value
     else:
-        from .errors import SpecError
-
         raise SpecError(f"no input shape was given for {spec}",
                         fix="add --input with the model's input shape, e.g. --input 1x3x224x224 "
                             "(repeat --input for several inputs; NAME=SHAPE for keyword inputs)")
+    if args.format == "table" and (args.model is not None):
+        print(loaded.description)
+        for note in loaded.notes:
+            print(f"note: {note}")
     from .errors import UnsupportedOpsError
 
     options = {
@@ -121,6 +167,7 @@ def _run(args: argparse.Namespace) -> int:
         "optimizer": None if args.optimizer.lower() == "none" else args.optimizer,
         "precision": args.precision, "shard": args.shard, "devices": args.devices,
         "checkpointing": _checkpointing(args.checkpointing), "kv_context": args.kv_context,
+        "input_kwargs": extra or None,
     }
     if args.fit is not None:
         from .api import fit
@@ -149,6 +196,42 @@ def _run(args: argparse.Namespace) -> int:
     if failure is not None:
         raise failure
     return 0
+
+
+def _tensor_census(loaded) -> str:  # type: ignore[no-untyped-def]
+    from .report.units import exact, nbytes, shape
+
+    rows = [("Tensor", "Shape", "Dtype", "Elements", "Bytes")]
+    tied = {name: group[0] for group in loaded.tied for name in group[1:]}
+    for t in loaded.tensors:
+        note = f" (= {tied[t.name]})" if t.name in tied else ""
+        rows.append((t.name + note, shape(t.shape), t.dtype, exact(t.numel), exact(t.nbytes)))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = [loaded.description]
+    for k, r in enumerate(rows):
+        lines.append("  ".join(c.rjust(widths[i]) if i >= 3 else c.ljust(widths[i]) for i, c in enumerate(r)))
+        if k == 0:
+            lines.append("-" * len(lines[-1]))
+    lines.append(f"Total: {exact(loaded.total_elements)} elements in {len(loaded.tensors)} tensors, "
+                 f"{exact(loaded.total_bytes)} B = {nbytes(loaded.total_bytes)}"
+                 + (" (tied tensors counted once)" if loaded.tied else ""))
+    for dtype, b in sorted(loaded.bytes_by_dtype().items()):
+        lines.append(f"  {dtype}: {exact(b)} B = {nbytes(b)}")
+    lines.extend(f"note: {n}" for n in loaded.notes)
+    lines.append("A parameter census from the file alone: no code was run, so no shapes of activations, "
+                 "compute or memory; profile the model's code for those.")
+    return "\n".join(lines)
+
+
+def _tensor_json(loaded) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "source": loaded.description, "notes": list(loaded.notes),
+        "tensors": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype, "nbytes": t.nbytes}
+                    for t in loaded.tensors],
+        "tied": [list(g) for g in loaded.tied],
+        "total_elements": loaded.total_elements, "total_bytes": loaded.total_bytes,
+        "bytes_by_dtype": loaded.bytes_by_dtype(),
+    }
 
 
 def _checkpointing(text: str | None) -> str | list[str] | None:
