@@ -64,7 +64,7 @@ def test_file_spec_with_inputs_and_depth(tmp_path, capsys):
     (["no.such.module:Net", "--input", "1x3"], "cannot import 'no.such.module'"),
     (["netcensus.examples:nothing", "--input", "1x3"], "has no attribute 'nothing'"),
     (["netcensus.examples:ALEXNET_INPUT", "--input", "1x3"], "not a model"),
-    (["netcensus.examples", "--input", "1x3"], "has no ':'"),
+    (["netcensus.examples", "--input", "1x3"], "no ':'"),
     (["netcensus.examples:alexnet"], "no input shape"),
     (["--input", "1x1x32x32"], "MaxPool2d"),
     (["--input", "1x3x224x224"], "Conv2d"),
