@@ -81,13 +81,13 @@ def _by_module(profile: Profile, attr: str, limit: int, inclusive: bool) -> list
         if not expandable:
             break
         best = max(expandable, key=lambda item: item[1])
-        d = best[2]
-        assert d is not None
-        children = kids[d.key]
+        node = best[2]
+        assert node is not None
+        children = kids[node.key]
         new: list[tuple[str, int, DisplayRow | None]] = [(label(c), value(c), c) for c in children]
         rest = best[1] - sum(v for _, v, _ in new)
         if rest > 0:
-            new.append((f"{label(d)} (own)", rest, None))
+            new.append((f"{label(node)} (own)", rest, None))
         if len(frontier) - 1 + len(new) > limit:
             if len(frontier) > 1:
                 break

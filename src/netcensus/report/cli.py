@@ -241,7 +241,8 @@ def _side(spec: str, args: argparse.Namespace) -> Profile:
 
     dtype = parse_dtype(args.dtype)
     sizes = [parse_input(text, dtype or torch.float32) for text in args.input]
-    return profile(load_model(spec, device="meta"), input_size=sizes, train=args.train, depth=None)
+    return profile(load_model(spec, device="meta"), input_size=sizes,  # type: ignore[arg-type]
+                   train=args.train, depth=None)
 
 
 def main_diff(argv: Sequence[str] | None = None) -> int:

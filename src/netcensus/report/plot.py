@@ -44,7 +44,8 @@ def save_plot(profile: Profile, path: str) -> None:
         ax.bar_label(bars, labels=[b.text for b in chart.bars][::-1], padding=3, fontsize=8)
         ax.set_title(f"{chart.title}: {chart.total_text}", fontsize=10, loc="left")
         ax.set_xticks([])
-        ax.set_xlim(0, max(values) * 1.45 if values and max(values) else 1)
+        top = max(values, default=0)
+        ax.set_xlim(0, top * 1.45 if top else 1)
         for side in ("top", "right", "bottom"):
             ax.spines[side].set_visible(False)
     fig.suptitle(f"{profile.model}  |  input {profile.inputs}", fontsize=11)
