@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -106,10 +107,20 @@ def parse_input(text: str, default_dtype: torch.dtype = torch.float32) -> InputS
 
 def make_input(spec: InputSpec, device: str | torch.device = "meta") -> torch.Tensor:
     """A tensor for ``spec``: meta tensors carry no data; real ones are random floats or zeros
-    (integer inputs are zeros, which is a valid index for any embedding)."""
+    (integer inputs are zeros, which is a valid index for any embedding).
+
+    Random inputs come from a private generator seeded with 0: the caller's global RNG is not
+    consumed (a training script's reproducibility does not depend on whether it profiled), and two
+    runs see the same inputs.
+    """
+    elements = math.prod(spec.shape)
+    if elements * spec.dtype.itemsize >= 2**63:
+        raise SpecError(f"input {spec} has {elements:,} elements, more bytes than PyTorch can address "
+                        "(2**63)", fix="check the sizes; each dimension is a size, not a number of elements")
     if str(device) == "meta" or not (spec.dtype.is_floating_point or spec.dtype.is_complex):
         return torch.zeros(spec.shape, dtype=spec.dtype, device=device)
-    return torch.randn(spec.shape, dtype=spec.dtype, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    return torch.randn(spec.shape, dtype=spec.dtype, device=device, generator=generator)
 
 
 def load_model(spec: str, *, device: str = "meta") -> nn.Module:

@@ -122,7 +122,9 @@ class _Recorder(TorchDispatchMode):
                 if out is not NotImplemented:
                     return out
                 del tr.events[mark:]  # the op itself is recorded below; drop the partial expansion
+        tr.current_op = func
         out = func(*args, **kwargs)
+        tr.current_op = None  # it ran: an exception raised later is not this op's (a failure names no op)
         if tr.recording:
             tr.record(func, args, kwargs, out)
         return out
@@ -413,9 +415,19 @@ def _convert_input(value: Any, device: str, dtype: torch.dtype | None = None) ->
     return value
 
 
+_MISSING = object()
+
+
 @contextmanager
 def _restored_state(model: nn.Module) -> Iterator[None]:
-    flags = [(m, m.training) for m in model.modules()]
+    modules = list(model.modules())
+    flags = [(m, m.training) for m in modules]
+    # A forward may bind attributes (a cache, a call counter, the deprecated weight_norm's plain
+    # ``module.weight``), and PyTorch rebinds some while parameters are swapped (RNNs' ``_flat_weights``
+    # would keep pointing at the stand-ins): put every module's __dict__ back, entry by entry, without
+    # going through __setattr__. The dicts of parameters, buffers and submodules are restored in place
+    # by functional_call and keep their identity.
+    attrs = [(m, dict(m.__dict__)) for m in modules]
     rng = torch.get_rng_state()
     grad = torch.is_grad_enabled()
     try:
@@ -423,6 +435,13 @@ def _restored_state(model: nn.Module) -> Iterator[None]:
     finally:
         for m, flag in flags:
             m.training = flag
+        for m, saved in attrs:
+            current = m.__dict__
+            for name in [n for n in current if n not in saved]:
+                del current[name]
+            for name, value in saved.items():
+                if current.get(name, _MISSING) is not value:
+                    current[name] = value
         torch.set_rng_state(rng)
         torch.set_grad_enabled(grad)
 
