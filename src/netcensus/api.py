@@ -32,7 +32,7 @@ from .memory import fit as memory_fit
 from .memory.params import itemsize
 from .profile import Profile
 from .report.units import shape
-from .spec import InputSpec, check_shape, make_input, parse_dtype, parse_input
+from .spec import InputSpec, check_device, check_shape, make_input, parse_dtype, parse_input
 from .trace.tracer import TraceFailure, trace_model
 
 ShapeLike = Sequence[int]
@@ -90,7 +90,10 @@ def profile(
                         fix="pass the model object (an nn.Module instance)")
     if mode not in (None, "eval", "train"):
         raise SpecError(f"mode must be 'eval', 'train' or None, got {mode!r}")
-    device = str(torch.device(device))
+    device = check_device(device)
+    if device != "meta":
+        _check_real(model.named_parameters(), "the model's parameter", device)
+        _check_real(model.named_buffers(), "the model's buffer", device)
     if optimizer == "default":
         optimizer = "adamw" if train else None
     policy = Precision.parse(precision if precision is not None else _model_precision(model))
@@ -201,6 +204,8 @@ def _build_inputs(inputs: Any, input_size: Any, dtype: Any, device: str) -> tupl
             args, kwargs = tuple(inputs), {}
         else:
             args, kwargs = (inputs,), {}
+        if device != "meta":
+            _check_real(enumerate(_live_tensors((args, kwargs))), "input tensor", device)
         return args, kwargs, _describe_values(args, kwargs)
     if input_size is None:
         raise SpecError("no inputs were given",
@@ -209,6 +214,26 @@ def _build_inputs(inputs: Any, input_size: Any, dtype: Any, device: str) -> tupl
     args = tuple(make_input(s, device) for s in specs if s.name is None)
     kwargs = {s.name: make_input(s, device) for s in specs if s.name is not None}
     return args, kwargs, ", ".join(_describe_spec(s) for s in specs)
+
+
+def _live_tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _live_tensors(v)]
+    return []
+
+
+def _check_real(named: Any, what: str, device: str) -> None:
+    """A run on a real device copies values; meta tensors have none."""
+    for name, t in named:
+        if t.device.type == "meta":
+            raise SpecError(f"{what} {name!r} is on the meta device, which holds no values, so it cannot "
+                            f"run on {device}",
+                            fix="profile on meta (the default device, which needs no values), or build the "
+                                "model and inputs on a real device")
 
 
 def _input_specs(input_size: Any, dtype: Any) -> list[InputSpec]:

@@ -45,6 +45,27 @@ def parse_dtype(text: str | torch.dtype | None) -> torch.dtype | None:
     return dtype
 
 
+def check_device(device: str | torch.device) -> str:
+    """The device as text (``"meta"``, ``"cpu"``, ``"cuda:0"``), or a SpecError saying why it cannot be
+    used: a name torch does not know, or an accelerator this machine does not have."""
+    fix = "use meta (the default: nothing is allocated) or cpu, or an accelerator this machine has"
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise SpecError(f"unknown device {str(device)!r}", fix=fix) from None
+    if dev.type in ("meta", "cpu"):
+        return str(dev)
+    backend = getattr(torch, dev.type, None)
+    available = getattr(backend, "is_available", None)
+    if callable(available) and not available():
+        raise SpecError(f"device {str(dev)!r} is not available: this torch {torch.__version__} sees no "
+                        f"{dev.type} device", fix=fix)
+    count = getattr(backend, "device_count", None)
+    if dev.index is not None and callable(count) and dev.index >= count():
+        raise SpecError(f"device {str(dev)!r} does not exist: {count()} {dev.type} device(s) found", fix=fix)
+    return str(dev)
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """One input: its shape, dtype, and the keyword name it is passed as (None: positional)."""
@@ -130,6 +151,7 @@ def load_model(spec: str, *, device: str = "meta") -> nn.Module:
     (called with no arguments, under ``torch.device(device)`` so that weights are created on meta and
     no memory is spent on them).
     """
+    device = check_device(device)
     if ":" not in spec:
         raise SpecError(f"model spec {spec!r} has no ':'",
                         fix="write pkg.module:attr or path/to/file.py:Name")
