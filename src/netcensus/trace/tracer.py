@@ -542,6 +542,12 @@ def trace_model(
             nn_module.register_module_forward_hook(tracer.post_hook, with_kwargs=True, always_call=True),
         ]
         stack.callback(lambda: [h.remove() for h in handles])
+        # The hooks add a Python frame per level of module nesting and the recorder some per op: give a
+        # deeply nested model (which runs within Python's limit without us) that headroom, for this call.
+        nesting = max((p.count(".") + 1 for p in paths.values() if p), default=0)
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + 2 * nesting + 300)
+        stack.callback(sys.setrecursionlimit, limit)
         if device == "meta":
             stack.enter_context(torch.device("meta"))
         stack.enter_context(torch.set_grad_enabled(train))
