@@ -83,11 +83,17 @@ def _width(args: argparse.Namespace, stream: TextIO) -> int | None:
     return None
 
 
+def output_format(args: argparse.Namespace) -> str:
+    """The format ``args`` ask for: ``--format``, else the ``--output`` file's extension, else ``table``."""
+    output = getattr(args, "output", None)
+    return getattr(args, "format", None) or (format_for_path(output) if output else "table")
+
+
 def render_args(profile: Profile, args: argparse.Namespace, stream: TextIO | None = None) -> tuple[str, str]:
     """``(format, text)`` of ``profile`` as ``args`` ask."""
     stream = stream or sys.stdout
     output = getattr(args, "output", None)
-    fmt = getattr(args, "format", None) or (format_for_path(output) if output else "table")
+    fmt = output_format(args)
     to_terminal = output is None
     style = Style(fmt == "table" and to_terminal and use_color(getattr(args, "color", "auto"), stream))
     text = render(
