@@ -7,18 +7,14 @@ into a tensor on the requested device.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import math
-import os
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from .errors import ModelLoadError, SpecError
+from .errors import SpecError
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32, "fp32": torch.float32, "f32": torch.float32, "float": torch.float32,
@@ -145,83 +141,11 @@ def make_input(spec: InputSpec, device: str | torch.device = "meta") -> torch.Te
 
 
 def load_model(spec: str, *, device: str = "meta") -> nn.Module:
-    """Build the model a spec names: ``pkg.module:attr`` or ``path/to/file.py:attr``.
+    """Build the model a spec names: ``pkg.module:attr`` or ``path/to/file.py:attr`` (an instance, used as
+    is; a class or a factory, called with no arguments under ``torch.device(device)``). A shorthand for
+    :func:`netcensus.load.load` with Python sources only."""
+    from .load.python_source import load_python
 
-    ``attr`` may be a module instance (used as is), an ``nn.Module`` class or a factory function
-    (called with no arguments, under ``torch.device(device)`` so that weights are created on meta and
-    no memory is spent on them).
-    """
-    device = check_device(device)
-    if ":" not in spec:
-        raise SpecError(f"model spec {spec!r} has no ':'",
-                        fix="write pkg.module:attr or path/to/file.py:Name")
-    target, attr = spec.rsplit(":", 1)
-    if not attr:
-        raise SpecError(f"model spec {spec!r} names no attribute after ':'",
-                        fix="write pkg.module:attr or path/to/file.py:Name")
-    module = _import_target(target, spec)
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            names = [n for n in dir(obj) if not n.startswith("_")]
-            hint = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
-            raise ModelLoadError(f"{target!r} has no attribute {part!r}", where=f"model spec {spec!r}",
-                                 fix=f"check the name; available: {hint}" if hint else "check the name")
-        obj = getattr(obj, part)
-    if isinstance(obj, nn.Module):
-        return obj
-    if isinstance(obj, type) and not issubclass(obj, nn.Module):
-        raise ModelLoadError(f"{attr!r} is a class but not a torch.nn.Module subclass",
-                             where=f"model spec {spec!r}", fix="name an nn.Module class, instance or factory")
-    if not callable(obj):
-        raise ModelLoadError(f"{attr!r} is a {type(obj).__name__}, not a model",
-                             where=f"model spec {spec!r}", fix="name an nn.Module class, instance or factory")
-    try:
-        with torch.device(device):
-            built = obj()
-    except Exception as exc:
-        raise ModelLoadError(f"calling {attr}() raised {type(exc).__name__}: {exc}",
-                             where=f"model spec {spec!r}",
-                             fix="name a class or factory that can be called without arguments") from exc
-    if not isinstance(built, nn.Module):
-        raise ModelLoadError(f"{attr}() returned a {type(built).__name__}, not a torch.nn.Module",
-                             where=f"model spec {spec!r}", fix="return an nn.Module from the factory")
-    return built
-
-
-def _import_target(target: str, spec: str) -> Any:
-    if target.endswith(".py") or os.sep in target or "/" in target:
-        path = os.path.abspath(target)
-        if not os.path.isfile(path):
-            raise ModelLoadError(f"no such file {target!r}", where=f"model spec {spec!r}",
-                                 fix="check the path")
-        name = "_netcensus_user_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
-        file_spec = importlib.util.spec_from_file_location(name, path)
-        if file_spec is None or file_spec.loader is None:
-            raise ModelLoadError(f"{target!r} is not a Python file", where=f"model spec {spec!r}",
-                                 fix="name a .py file")
-        module = importlib.util.module_from_spec(file_spec)
-        sys.modules[name] = module
-        try:
-            file_spec.loader.exec_module(module)
-        except SyntaxError as exc:
-            sys.modules.pop(name, None)
-            raise ModelLoadError(f"{target!r} has a syntax error at line {exc.lineno}: {exc.msg}",
-                                 where=f"model spec {spec!r}", fix="fix the file") from exc
-        except Exception as exc:
-            sys.modules.pop(name, None)
-            raise ModelLoadError(f"importing {target!r} raised {type(exc).__name__}: {exc}",
-                                 where=f"model spec {spec!r}", fix="fix the error in the file") from exc
-        return module
-    try:
-        return importlib.import_module(target)
-    except SyntaxError as exc:
-        raise ModelLoadError(f"module {target!r} has a syntax error at line {exc.lineno}: {exc.msg}",
-                             where=f"model spec {spec!r}", fix="fix the module") from exc
-    except ImportError as exc:
-        raise ModelLoadError(f"cannot import {target!r}: {exc}", where=f"model spec {spec!r}",
-                             fix="check the module name and that its package is installed "
-                                 "(or give a file path: path/to/file.py:Name)") from exc
-    except Exception as exc:
-        raise ModelLoadError(f"importing {target!r} raised {type(exc).__name__}: {exc}",
-                             where=f"model spec {spec!r}", fix="fix the error in the module") from exc
+    model = load_python(spec, (), {}, device).model
+    assert model is not None
+    return model

@@ -28,8 +28,8 @@ def load_python(spec: str, args: Sequence[Any], kwargs: Mapping[str, Any], devic
     """Build the model ``spec`` names, calling it with ``args``/``kwargs`` (already parsed values)."""
     where = f"model {spec!r}"
     target, _, attr = spec.rpartition(":")
-    if not target or not attr:
-        raise SpecError(f"model spec {spec!r} is not MODULE:NAME",
+    if not target.strip() or not attr:
+        raise SpecError(f"model spec {spec!r} is not MODULE:NAME (a module or file, ':', a name)",
                         fix="write pkg.module:attr or path/to/file.py:Name")
     module = _import_target(target, where)
     obj: Any = module
@@ -56,8 +56,10 @@ def load_python(spec: str, args: Sequence[Any], kwargs: Mapping[str, Any], devic
                              fix="name an nn.Module class, instance or factory")
     call = _call_text(attr, args, kwargs)
     try:
-        with torch.device(device):
+        with _UserCode(call, where), torch.device(device):
             built = obj(*args, **kwargs)
+    except ModelLoadError:
+        raise
     except Exception as exc:
         raise ModelLoadError(f"calling {call} raised {type(exc).__name__}: {exc}", where=where,
                              fix=_call_fix(obj, attr, bool(args or kwargs))) from exc
@@ -100,21 +102,26 @@ def _import_target(target: str, where: str) -> Any:
         module = importlib.util.module_from_spec(file_spec)
         sys.modules[name] = module
         try:
-            file_spec.loader.exec_module(module)
+            with _UserCode(f"importing {target!r}", where, argv0=path):
+                file_spec.loader.exec_module(module)
         except SyntaxError as exc:
             sys.modules.pop(name, None)
-            raise ModelLoadError(f"{target!r} has a syntax error at line {exc.lineno}: {exc.msg}",
-                                 where=where, fix="fix the file") from exc
+            raise ModelLoadError(f"{target!r} {_syntax(exc)}", where=where, fix="fix the file") from exc
+        except ModelLoadError:
+            sys.modules.pop(name, None)
+            raise
         except Exception as exc:
             sys.modules.pop(name, None)
             raise ModelLoadError(f"importing {target!r} raised {type(exc).__name__}: {exc}", where=where,
                                  fix="fix the error in the file") from exc
         return module
     try:
-        return importlib.import_module(target)
+        with _UserCode(f"importing {target!r}", where, argv0=target):
+            return importlib.import_module(target)
     except SyntaxError as exc:
-        raise ModelLoadError(f"module {target!r} has a syntax error at line {exc.lineno}: {exc.msg}",
-                             where=where, fix="fix the module") from exc
+        raise ModelLoadError(f"module {target!r} {_syntax(exc)}", where=where, fix="fix the module") from exc
+    except ModelLoadError:
+        raise
     except ImportError as exc:
         raise ModelLoadError(f"cannot import {target!r}: {exc}", where=where,
                              fix="check the module name and that its package is installed "
@@ -122,3 +129,35 @@ def _import_target(target: str, where: str) -> Any:
     except Exception as exc:
         raise ModelLoadError(f"importing {target!r} raised {type(exc).__name__}: {exc}", where=where,
                              fix="fix the error in the module") from exc
+
+
+
+def _syntax(exc: SyntaxError) -> str:
+    if exc.lineno:
+        return f"has a syntax error at line {exc.lineno}: {exc.msg}"
+    return f"is not valid Python source: {exc.msg}"
+
+
+class _UserCode:
+    """Run the user's code (importing their module, calling their factory) as ``python FILE`` would with
+    no arguments: ``sys.argv`` is ``[FILE]`` meanwhile, so a script that parses its command line at import
+    time does not see netcensus's arguments; and ``sys.exit()`` becomes a ModelLoadError instead of
+    silently ending netcensus (with exit status 0 when the script exits cleanly)."""
+
+    def __init__(self, what: str, where: str, argv0: str | None = None):
+        self.what, self.where, self.argv0 = what, where, argv0
+        self.saved = sys.argv
+
+    def __enter__(self) -> None:
+        self.saved = sys.argv
+        if self.argv0 is not None:
+            sys.argv = [self.argv0]
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        sys.argv = self.saved
+        if isinstance(exc, SystemExit):
+            raise ModelLoadError(f"{self.what} called sys.exit({exc.code!r})", where=self.where,
+                                 fix="a script that runs (parses its command line, trains, exits) when "
+                                     "imported cannot be loaded as a model: put its top-level code under "
+                                     "if __name__ == '__main__':") from None
+        return False
