@@ -89,7 +89,7 @@ COLUMNS: dict[str, Column] = {c.key: c for c in (
            help="shapes of the first call's output tensors"),
     Column("params", "Params", 90, True, _fig("params", exact), _raw("params"), numeric=True,
            help="parameters of the module and its children"),
-    Column("own", "Own", 50, True, _fig("own_params", exact), _raw("own_params"), numeric=True,
+    Column("own", "Own", 50, True, _not_total(_fig("own_params", exact)), _raw("own_params"), numeric=True,
            help="parameters registered on the module itself (sum to the total)"),
     Column("train", "Train", 15, False, _not_total(lambda d: d.row.trainable),
            _not_total(lambda d: d.row.trainable), help="yes / no / partial: are the parameters trainable"),

@@ -103,15 +103,15 @@ def render_table(profile: Profile, depth: int | None = None, memory_columns: boo
         left = ", ".join(cols[j].header for j in dropped)
         lines.append(f"(columns left out to fit {width} characters: {left}; choose with --columns or widen "
                      "the terminal)")
-    lines.extend(totals_lines(profile))
-    lines.extend(compute_lines(profile))
-    lines.extend(memory_lines(profile))
     if depth is not None and any(r.depth > depth for r in profile.layers):
         lines.append(f"(rows deeper than depth {depth} are hidden; their figures are in their parents' rows)")
     if any(d.kind == GROUP for d in shown):
         lines.append("Rows 'a.0-N xK' stand for K consecutive identical blocks (same type, parameters, "
                      "shapes and FLOPs): figures per block, memory as the range over the blocks; "
                      "'= ... total' rows sum them. --expand shows every block.")
+    lines.extend(totals_lines(profile))
+    lines.extend(compute_lines(profile))
+    lines.extend(memory_lines(profile))
     for note in profile.notes:
         lines.append(f"note: {note}")
     for warning in profile.warnings:
