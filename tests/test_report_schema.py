@@ -144,8 +144,6 @@ assert not [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
     assert (tmp_path / "out.html").read_text().startswith("<!DOCTYPE html>")
 
 
-@pytest.mark.xfail(strict=True, reason="needs the lead's changes: netcensus/__init__.py must import api "
-                                       "lazily and cli.py must dispatch 'show' before importing torch")
 def test_python_m_netcensus_show_runs_without_torch(tmp_path, profiles):
     path = tmp_path / "p.json"
     profiles["inference"].save(str(path))

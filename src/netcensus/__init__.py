@@ -2,7 +2,8 @@
 
 __version__ = "0.1.0"
 
-from .api import fit, profile
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     InputError,
     InternalError,
@@ -13,6 +14,22 @@ from .errors import (
     UnsupportedOpsError,
 )
 from .profile import LayerRow, Profile
+
+if TYPE_CHECKING:
+    from .api import fit, profile
+
+globals().pop("profile", None)  # importing the submodule netcensus.profile bound the name to the module
+
+
+def __getattr__(name: str) -> Any:
+    """``profile`` and ``fit`` import torch on first use, so ``netcensus show FILE.json`` needs no torch."""
+    if name in ("profile", "fit"):
+        from . import api
+
+        value = getattr(api, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'netcensus' has no attribute {name!r}")
 
 __all__ = [
     "InputError",

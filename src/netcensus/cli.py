@@ -83,10 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--version", action="version", version=f"netcensus {__version__}")
+    from .report.cli import add_report_arguments
+
+    add_report_arguments(p)
     return p
 
 
 def run(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("show", "diff"):  # before anything imports torch
+        from .report.cli import main_diff, main_show
+
+        return main_show(argv[1:]) if argv[0] == "show" else main_diff(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
@@ -127,7 +135,9 @@ def _run(args: argparse.Namespace) -> int:
                   overrides=split_pairs(args.set, "--set"), device=args.device, batch=args.batch,
                   seq=args.seq)
     if loaded.tensors is not None:  # a checkpoint or safetensors file: a parameter census, nothing run
-        if args.format == "json":
+        from .report.cli import output_format
+
+        if output_format(args) == "json":
             print(json.dumps(_tensor_json(loaded), indent=2))
         else:
             print(_tensor_census(loaded))
@@ -183,16 +193,9 @@ def _run(args: argparse.Namespace) -> int:
         result = profile(model, input_size=sizes, **options)
     except UnsupportedOpsError as exc:
         failure, result = exc, exc.profile  # type: ignore[attr-defined]
-    if args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2))
-    elif args.explain:
-        print(result.explain())
-    elif args.by_op:
-        from .report.byop import render_by_op
+    from .report.cli import emit
 
-        print(render_by_op(result))
-    else:
-        print(result.table(memory_columns=True if args.memory else None))
+    emit(result, args)
     if failure is not None:
         raise failure
     return 0
