@@ -107,10 +107,12 @@ def profile(
         described = f"{described}, {extra}" if described else extra
     name = type(model).__name__
     params = census(model)
-    # a pure policy traces with the floating stand-ins cast to its dtype (the model is not converted)
+    # a pure policy the user asked for traces with the floating stand-ins cast to its dtype (the model
+    # is not converted); an inferred one is the model's own dtype, and a model that mixes dtypes on
+    # purpose (a float64 head) is traced as it is
     wanted = getattr(torch, policy.weight_dtype) if policy.weight_dtype is not None else None
     floating = {p.dtype for p in model.parameters() if p.is_floating_point()}
-    trace_dtype = wanted if wanted is not None and floating - {wanted} else None
+    trace_dtype = wanted if precision is not None and wanted is not None and floating - {wanted} else None
     try:
         trace = trace_model(model, args, kwargs, device=device, train=train, mode=mode, expand=ops.expand,
                             contexts=trace_contexts(policy), dtype=trace_dtype)
