@@ -160,13 +160,12 @@ def _same_tensor(name: str, b: dict[str, Any], a: dict[str, Any]) -> None:
             assert torch.equal(b["grad"][3], a["grad"][3]), f"{name}: .grad values changed"
 
 
-def assert_same(before: dict[str, Any], after: dict[str, Any], *, contents: bool = False) -> None:
+def assert_same(before: dict[str, Any], after: dict[str, Any], *, contents: bool = True) -> None:
     """Raise AssertionError naming the first difference between two snapshots.
 
-    Attributes bound to a plain list, tuple or dict are compared by type and length, or, with
-    ``contents=True``, item by item (each item by identity). The item check is opt-in because the
-    tracer leaves RNNs' ``_flat_weights`` pointing at its stand-ins (see
-    /tmp/reliability-patches/01-restore-module-attributes.diff); once that is fixed it can be the default.
+    Attributes bound to a plain list, tuple or dict are compared item by item (each item by identity),
+    which catches RNNs' ``_flat_weights`` left pointing at stand-ins; ``contents=False`` compares only
+    their type and length.
     """
     assert before.keys() == after.keys(), "snapshots of different kinds"
     for key in before:

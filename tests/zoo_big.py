@@ -505,6 +505,134 @@ class _InterruptBackward(torch.autograd.Function):
         raise KeyboardInterrupt
 
 
+# -- models that cannot be traced on meta, or misuse their inputs (the error catalogue) ------------
+
+
+class DataDependentItem(nn.Module):
+    """Reads a value out of a tensor (``.item()``): meta tensors have none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = float(x.abs().max().item())
+        return self.lin(x) / (scale + 1)
+
+
+class DataDependentBranch(nn.Module):
+    """Python control flow on a tensor value."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 4)
+        self.b = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.sum() > 0:
+            return self.a(x)
+        return self.b(x)
+
+
+class DataDependentNonzero(nn.Module):
+    """An output whose shape depends on the values (``nonzero``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.nonzero()
+
+
+class MaskedSelect(nn.Module):
+    """Boolean-mask indexing: the result's length depends on the values."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[x > 0]
+
+
+class NumpyInForward(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(x.detach().numpy() * 2)
+
+
+class UniqueOnMeta(nn.Module):
+    """``torch.unique``: PyTorch has no meta kernel for it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.unique(x)
+
+
+_OPS: list[Any] = []
+
+
+def _custom_ops() -> tuple[Any, Any]:
+    """Two custom ops of our own, so that the catalogue does not depend on which aten ops netcensus
+    covers: ``netcensus_test::no_fake`` has no meta (fake) implementation, ``netcensus_test::no_formula``
+    has one but no compute formula."""
+    if not _OPS:
+        try:
+            torch.library.custom_op("netcensus_test::no_fake", _double, mutates_args=())
+            no_formula = torch.library.custom_op("netcensus_test::no_formula", _double, mutates_args=())
+            no_formula.register_fake(lambda x: torch.empty_like(x))
+        except Exception:  # noqa: BLE001 - already defined in this process (this file imported twice)
+            pass
+        _OPS.extend([torch.ops.netcensus_test.no_fake.default, torch.ops.netcensus_test.no_formula.default])
+    return _OPS[0], _OPS[1]
+
+
+def _double(x: torch.Tensor) -> torch.Tensor:
+    return x * 2
+
+
+class CustomOpNoMeta(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _custom_ops()[0](x)
+
+
+class CustomOpNoFormula(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _custom_ops()[1](self.lin(x))
+
+
+class SelfRecursive(nn.Module):
+    """A forward that calls itself without end."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self(x)
+
+
+class TwoInputs(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Linear(4, 3)
+        self.b = nn.Linear(5, 3)
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        return self.a(left) + self.b(right)
+
+
+def lazy_unmaterialised() -> nn.Module:
+    return nn.Sequential(nn.LazyLinear(3), nn.ReLU())
+
+
+def bf16_mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4)).to(torch.bfloat16)
+
+
+def fp16_mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4)).to(torch.float16)
+
+
+def model_list() -> nn.Module:
+    return nn.ModuleList([nn.Linear(4, 4), nn.ReLU()])
+
+
+def not_a_module() -> int:
+    return 3
+
+
 # -- transformers ---------------------------------------------------------------------------------
 
 
@@ -535,6 +663,8 @@ class Case:
     """What profiling must raise (inference and training), or None."""
     raises_train: type[BaseException] | None = None
     """What a training trace must raise, where it differs from ``raises``."""
+    raises_meta: type[BaseException] | None = None
+    """What a trace on meta must raise, where it differs from ``raises`` (a real run succeeds)."""
     xfail: str | None = None
     """Why the untouched check is expected to fail today (the patch that fixes it)."""
     xfail_on: tuple[str, ...] = ("meta", "cpu")
@@ -557,8 +687,6 @@ class Case:
         return tuple(value), {}
 
 
-_RESTORE = "needs /tmp/reliability-patches/01-restore-module-attributes.diff"
-
 ZOO: list[Case] = [
     Case("cnn_bn_train", SmallCNN, lambda: (_randn(2, 3, 8, 8),)),
     Case("cnn_bn_eval", SmallCNN, lambda: (_randn(2, 3, 8, 8),), train_mode=False),
@@ -566,15 +694,14 @@ ZOO: list[Case] = [
     Case("depthwise_se", DepthwiseNet, lambda: (_randn(2, 3, 8, 8),)),
     Case("unet_like", TinyUNet, lambda: (_randn(1, 1, 8, 8),)),
     Case("text_cnn", TextCNN, lambda: (_ids(2, 7, vocab=40),)),
-    Case("rnn", RNNTagger, lambda: (_randn(2, 5, 6),), xfail=_RESTORE),
-    Case("lstm_proj_bidir", LSTMEncoder, lambda: (_randn(2, 4, 5),), xfail=_RESTORE),
-    Case("gru", GRUWithCell, lambda: (_randn(2, 4, 4),), xfail=_RESTORE),
+    Case("rnn", RNNTagger, lambda: (_randn(2, 5, 6),)),
+    Case("lstm_proj_bidir", LSTMEncoder, lambda: (_randn(2, 4, 5),)),
+    Case("gru", GRUWithCell, lambda: (_randn(2, 4, 4),)),
     Case("tied_lm", TiedLM, lambda: (_ids(2, 5, vocab=30),)),
     Case("shared_and_called_10x", SharedSubmodule, lambda: (_randn(3, 6),)),
     Case("frozen_parts", FrozenParts, lambda: (_randn(2, 3, 6, 6),)),
     Case("custom_params", CustomParams, lambda: (_randn(2, 4, 6),)),
-    Case("plain_tensor_attribute", PlainTensorAttribute, lambda: (_randn(2, 4, 6),), xfail=_RESTORE,
-         xfail_on=("meta",)),
+    Case("plain_tensor_attribute", PlainTensorAttribute, lambda: (_randn(2, 4, 6),), raises_meta=TraceError),
     Case("buffers", Buffers, lambda: (_randn(3, 5),)),
     Case("mixed_dtypes", MixedDtypes, lambda: (_randn(2, 4),)),
     Case("routed", Routed, lambda: (_randn(2, 6),)),
@@ -603,8 +730,8 @@ ZOO: list[Case] = [
                       d_model=32, d_kv=8, d_ff=64, num_heads=2, vocab_size=64, decoder_start_token_id=0),
          lambda: {"input_ids": _ids(2, 8, vocab=64), "decoder_input_ids": _ids(2, 4, vocab=64)},
          tags=("hf",)),
-    Case("old_weight_norm", old_weight_norm, lambda: (_randn(2, 4),), xfail=_RESTORE),
-    Case("caching_forward", Caching, lambda: (_randn(2, 4),), xfail=_RESTORE),
+    Case("old_weight_norm", old_weight_norm, lambda: (_randn(2, 4),)),
+    Case("caching_forward", Caching, lambda: (_randn(2, 4),)),
     Case("raises_part_way", RaisesPartWay, lambda: (_randn(2, 3, 6, 6),), raises=TraceError),
     Case("keyboard_interrupt_part_way", InterruptedPartWay, lambda: (_randn(2, 4),),
          raises=KeyboardInterrupt),
