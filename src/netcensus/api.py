@@ -240,9 +240,9 @@ def _check_real(named: Any, what: str, device: str) -> None:
 
 def _input_specs(input_size: Any, dtype: Any) -> list[InputSpec]:
     if isinstance(input_size, (str, InputSpec)) or (
-        isinstance(input_size, Sequence) and all(isinstance(d, int) and not isinstance(d, bool)
+        isinstance(input_size, Sequence) and all(isinstance(d, (int, float)) and not isinstance(d, bool)
                                                  for d in input_size)
-    ):
+    ):  # one shape (a float in it is then named as a non-integer dimension), else a list of them
         items = [input_size]
     elif isinstance(input_size, Sequence):
         items = list(input_size)
@@ -295,7 +295,7 @@ _DATA_DEPENDENT = ("item()", "data-dependent", "nonzero", "cannot be called on m
                    "expected device meta", "tensor on device", "meta device type tensor")
 """Fragments (lower case) of PyTorch errors that mean the op needs values meta tensors do not have."""
 
-_NO_META_KERNEL = ("with meta tensors", "meta kernel", "'meta' backend")
+_NO_META_KERNEL = ("with meta tensors", "meta kernel", "'meta' backend", "no fake impl")
 """Fragments (lower case) of PyTorch errors that mean the op has no meta implementation."""
 
 _DEVICE_MIX = ("expected device meta", "is not on the expected device", "tensor on device")

@@ -12,8 +12,6 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import torch
-
 from ..errors import ModelLoadError, SpecError
 from .literals import parse_args, parse_kwargs
 from .result import Loaded
@@ -109,11 +107,11 @@ def load_file(path: str, device: str = "meta") -> Loaded:
 
 
 def _device(device: Any) -> str:
-    try:
-        return str(torch.device(device))
-    except (RuntimeError, TypeError) as exc:
-        raise SpecError(f"unknown device {device!r}",
-                        fix="use meta (the default), cpu, cuda, cuda:1, mps, ...") from exc
+    """Checked before anything is built on it: an unavailable accelerator is the user's to fix, not a
+    failure of their factory (``calling alexnet() raised AssertionError: Torch not compiled with CUDA``)."""
+    from ..spec import check_device
+
+    return check_device(device)
 
 
 def _no_overrides(spec: str) -> SpecError:
