@@ -64,13 +64,28 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
             m.training = flag
 
 
+def _cloned(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cloned(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _cloned(v) for k, v in value.items()}
+    return value
+
+
+def _bytes(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().reshape(-1).contiguous().view(torch.uint8).clone()
+
+
 def _eval_outputs(model: nn.Module, args: tuple, kwargs: dict) -> list[torch.Tensor]:
     """The model's real eval-mode outputs, as raw bytes (an oracle independent of the snapshot)."""
     rng = torch.get_rng_state()
+    args, kwargs = _cloned((args, kwargs))  # a forward may write to its input
     with _eval_mode(model), torch.no_grad():
         out = model(*args, **kwargs)
     torch.set_rng_state(rng)
-    return [t.detach().reshape(-1).contiguous().view(torch.uint8).clone() for t in _tensors(out)]
+    return [_bytes(t) for t in _tensors(out)]
 
 
 def test_the_zoo_is_big_enough():
@@ -87,6 +102,7 @@ def test_profile_leaves_the_model_untouched(case: Case, device: str, train: bool
     if device == "meta" and case.raises_meta:
         expected = case.raises_meta
     reference = _eval_outputs(model, args, kwargs) if case.raises is None else None
+    given = [(t, t._version, _bytes(t)) for t in _tensors((args, kwargs))]
     with untouched(model):
         if expected is None:
             p = netcensus.profile(model, inputs=inputs, device=device, train=train)
@@ -94,6 +110,8 @@ def test_profile_leaves_the_model_untouched(case: Case, device: str, train: bool
         else:
             with pytest.raises(expected):
                 netcensus.profile(model, inputs=inputs, device=device, train=train)
+    for t, version, raw in given:
+        assert t._version == version and torch.equal(_bytes(t), raw), "an input was written to"
     if reference is not None:
         after = _eval_outputs(model, args, kwargs)
         assert len(after) == len(reference)

@@ -445,6 +445,23 @@ class Caching(nn.Module):
         return self.lin(x)
 
 
+class InPlaceWrites(nn.Module):
+    """A forward that writes in place: to its input (``x /= 4``, an in-place ReLU) and to its own
+    weights (a max-norm constraint applied with ``clamp_`` under no_grad, as some EEG and GAN
+    models do)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.act = nn.ReLU(inplace=True)
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x /= 4
+        with torch.no_grad():
+            self.lin.weight.clamp_(-0.1, 0.1)
+        return self.lin(self.act(x))
+
+
 # -- forwards that fail ---------------------------------------------------------------------------
 
 
@@ -732,6 +749,8 @@ ZOO: list[Case] = [
          tags=("hf",)),
     Case("old_weight_norm", old_weight_norm, lambda: (_randn(2, 4),)),
     Case("caching_forward", Caching, lambda: (_randn(2, 4),)),
+    Case("in_place_writes", InPlaceWrites, lambda: (_randn(2, 4),),
+         xfail="needs /tmp/reliability-patches/12-real-run-copies.diff", xfail_on=("cpu",)),
     Case("raises_part_way", RaisesPartWay, lambda: (_randn(2, 3, 6, 6),), raises=TraceError),
     Case("keyboard_interrupt_part_way", InterruptedPartWay, lambda: (_randn(2, 4),),
          raises=KeyboardInterrupt),
