@@ -28,6 +28,7 @@ import netcensus
 from netcensus import InputError, ModelLoadError, SpecError, TraceError, UnsupportedOpsError
 from netcensus.cli import run
 from netcensus.examples import alexnet
+from netcensus.memory.errors import MemoryConfigError
 from netcensus.spec import load_model
 
 TESTS = Path(__file__).resolve().parent
@@ -203,6 +204,23 @@ CATALOGUE: list[Bad] = [
     pytest.param(Bad("unavailable_device_cli", SpecError, ("'cuda' is not available",), 2,
                      cli=("--input", "1x1x224x224", "--device", "cuda"), absent=("alexnet()",)),
                  marks=pytest.mark.skipif(NEEDS_CUDA_ABSENT, reason="this machine has CUDA")),
+    Bad("unknown_optimizer", MemoryConfigError, ("unknown optimizer 'adamz'", "adamw"), 2,
+        api=_p(lambda: nn.Linear(4, 3), input_size=(2, 4), train=True, optimizer="adamz"),
+        cli=("--train", "--optimizer", "adamz")),
+    Bad("unknown_precision", MemoryConfigError, ("unknown precision 'fp12'", "bf16-mixed"), 2,
+        api=_p(lambda: nn.Linear(4, 3), input_size=(2, 4), precision="fp12"), cli=("--precision", "fp12")),
+    Bad("unknown_sharding", MemoryConfigError, ("unknown sharding 'zero9'", "zero3"), 2,
+        api=_p(lambda: nn.Linear(4, 3), input_size=(2, 4), train=True, shard="zero9", devices=2),
+        cli=("--train", "--shard", "zero9", "--devices", "2")),
+    Bad("negative_kv_context", SpecError, ("kv_context", "-5"), 2,
+        api=_p(lambda: nn.Linear(4, 3), input_size=(2, 4), kv_context=-5), cli=("--kv-context", "-5"),
+        xfail=P + "14-kv-context-negative.diff"),
+    Bad("unknown_memory_unit", MemoryConfigError, ("unknown unit 'XB'",), 2, cli=("--fit", "12XB")),
+    Bad("unknown_column", SpecError, ("unknown column 'bogus'",), 2, cli=("--columns", "bogus")),
+    Bad("unknown_sort_key", SpecError, ("cannot sort by 'nothing'",), 2, cli=("--sort", "nothing")),
+    Bad("output_folder_missing", SpecError, ("No such file or directory", "no/such/dir/out.json"), 2,
+        cli=("-o", "{files}/no/such/dir/out.json"), absent=("internal error",),
+        xfail=P + "13-cli-unwritable-output.diff"),
     Bad("meta_weights_run_on_cpu", SpecError, ("on the meta device", "holds no values"), 2,
         api=_meta_model_on_cpu),
     Bad("meta_inputs_run_on_cpu", SpecError, ("input tensor", "on the meta device"), 2,
