@@ -642,6 +642,10 @@ def fp16_mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4)).to(torch.float16)
 
 
+def fp64_mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(8, 16), nn.GELU(), nn.Linear(16, 4)).to(torch.float64)
+
+
 def model_list() -> nn.Module:
     return nn.ModuleList([nn.Linear(4, 4), nn.ReLU()])
 
