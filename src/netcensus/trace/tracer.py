@@ -58,6 +58,13 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 _TAG_CACHE: dict[Any, tuple[str, ...]] = {}
 
+#: Entered around the tracer's own bookkeeping and around the kernel an op runs: torch-function modes
+#: (the tracer's ``_Watcher``, ``torch.device("meta")``, the ``contexts``) act on the model's calls,
+#: not on the tensor attribute reads of the recorder or the torch calls inside PyTorch's Python meta
+#: kernels. Without it every such read and call goes through each mode in Python: a plain meta forward
+#: (no mode) runs those kernels as they run here.
+_NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
+
 
 def _tags(func: Any) -> tuple[str, ...]:
     tags = _TAG_CACHE.get(func)
@@ -161,6 +168,13 @@ class _Watcher(TorchFunctionMode):
             out = func(*args, **kwargs)
         finally:
             tr.region_stack.pop()
+        with _NO_TORCH_FUNCTION():
+            self._close_region(index, name, module, start, args, kwargs, out)
+        return out
+
+    def _close_region(self, index: int, name: str, module: str, start: int, args: tuple, kwargs: dict,
+               out: Any) -> None:
+        tr = self.tracer
         tr.regions[index] = Region(index, name, module, tr.freeze(args),
                                    {k: tr.freeze(v) for k, v in kwargs.items()}, start, len(tr.events),
                                    tuple(tr.meta(t) for t in _tensors(out)))
@@ -174,7 +188,6 @@ class _Watcher(TorchFunctionMode):
                     continue
                 owner[node] = index
                 todo.extend(n for n, _ in node.next_functions if n is not None)
-        return out
 
 
 class _Tracer:
@@ -307,6 +320,10 @@ class _Tracer:
         path = self.paths.get(id(module))
         if path is None or not self.recording:
             return
+        with _NO_TORCH_FUNCTION():
+            self._open_call(module, path, args)
+
+    def _open_call(self, module: nn.Module, path: str, args: tuple) -> None:
         count = self.call_counts.get(path, 0)
         self.call_counts[path] = count + 1
         call = _OpenCall(path, type(module).__name__, count, len(self.stack), len(self.events),
@@ -320,6 +337,10 @@ class _Tracer:
         path = self.paths.get(id(module))
         if path is None or not self.stack or self.stack[-1].path != path:
             return
+        with _NO_TORCH_FUNCTION():
+            self._close_call(path, rest)
+
+    def _close_call(self, path: str, rest: tuple) -> None:
         call = self.stack.pop()
         call.end = len(self.events)
         kwargs = rest[0] if len(rest) == 2 else {}
@@ -350,7 +371,8 @@ class _Tracer:
     def pack(self, t: torch.Tensor) -> torch.Tensor:
         if self.recording:
             module = self.stack[-1].path if self.stack else ""
-            self.saved.append(SavedTensor(self.meta(t), module, len(self.events)))
+            with _NO_TORCH_FUNCTION():
+                self.saved.append(SavedTensor(self.meta(t), module, len(self.events)))
         return t
 
     # -- result --------------------------------------------------------------------------------
