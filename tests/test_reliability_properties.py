@@ -32,6 +32,7 @@ from untouched import untouched
 
 import netcensus
 from netcensus import formulas
+from netcensus.ops.attention import causal_pairs
 
 SETTINGS = settings(max_examples=20, deadline=None, derandomize=False,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -283,3 +284,13 @@ def test_random_sequence_stacks_with_attention(case: tuple[nn.Module, torch.Tens
 @given(mixed_models())
 def test_random_mixed_stacks(case: tuple[nn.Module, torch.Tensor]):
     _check(*case)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 40), st.integers(0, 40), st.booleans())
+def test_causal_pairs_count_the_unmasked_entries_of_the_mask(lq: int, lkv: int, bottom_right: bool):
+    """The pairs a causal mask keeps, counted on the mask itself: query i sees key j when
+    j <= i (top-left, PyTorch's is_causal) or j <= i + L_kv - L_q (bottom-right)."""
+    shift = lkv - lq if bottom_right else 0
+    mask = torch.ones(lq, lkv, dtype=torch.bool).tril(diagonal=shift)
+    assert causal_pairs(lq, lkv, bottom_right) == int(mask.sum())

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import netcensus
@@ -137,6 +138,24 @@ def test_a_transformer_layer_at_a_million_tokens_on_meta():
     assert big.layers[0].output_shapes == [(1, 1_000_000, 64)]
     assert [e.op for e in big.trace.events] == [e.op for e in small.trace.events]
     assert big.layer("self_attn").macs > small.layer("self_attn").macs * (1_000_000 // 128) ** 2 // 2
+
+
+class _CausalStack(nn.Module):
+    """Four causal attention calls over a [1, 1, L, 8] sequence (no parameters)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for _ in range(4):
+            x = F.scaled_dot_product_attention(x, x, x, is_causal=True)
+        return x
+
+
+def test_causal_attention_at_two_million_tokens_on_meta():
+    """MACs count the dense L x L products (docs/conventions.md); the causal figure beside them counts
+    the L(L+1)/2 unmasked pairs, 2,000,001,000,000 per call here."""
+    L = 2_000_000
+    p = netcensus.profile(_CausalStack(), input_size=(1, 1, L, 8))
+    assert p.layers[0].output_shapes == [(1, 1, L, 8)]
+    assert p.layers[0].macs == 4 * 2 * L * L * 8  # four calls of QK^T and PV, E = 8
 
 
 def test_llama_at_a_million_tokens_on_meta():
