@@ -90,6 +90,11 @@ def profile(
                         fix="pass the model object (an nn.Module instance)")
     if mode not in (None, "eval", "train"):
         raise SpecError(f"mode must be 'eval', 'train' or None, got {mode!r}")
+    if kv_context is not None and (isinstance(kv_context, bool) or not isinstance(kv_context, int)
+                                   or kv_context < 0):
+        raise SpecError(f"kv_context must be a number of tokens >= 0, got {kv_context!r}",
+                        fix="give the context length the KV cache holds, e.g. kv_context=4096 "
+                            "(CLI: --kv-context 4096)")
     device = check_device(device)
     if device != "meta":
         _check_real(model.named_parameters(), "the model's parameter", device)
@@ -175,8 +180,9 @@ def profile(
 def _model_precision(model: nn.Module) -> str:
     """The pure precision the model's floating parameters are in (fp32 when mixed or none)."""
     dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
-    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtypes.pop(), "fp32") if len(dtypes) == 1 \
-        else "fp32"
+    if len(dtypes) != 1:
+        return "fp32"
+    return {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float64: "fp64"}.get(dtypes.pop(), "fp32")
 
 
 def _cast_info(info: ParamInfo, dtype: str) -> ParamInfo:

@@ -113,6 +113,10 @@ def run(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, NetcensusError):
             print(f"netcensus: error: {exc}", file=sys.stderr)
             return exc.exit_code
+        if isinstance(exc, OSError) and exc.filename is not None:  # a path the user gave: -o, --plot
+            print(f"netcensus: error: {str(exc.filename)!r}: {exc.strerror or exc}. Fix: check the path (for "
+                  "-o and --plot its folder must exist and be writable).", file=sys.stderr)
+            return 2
         print(f"netcensus: internal error: {type(exc).__name__}: {exc}. This is a bug in netcensus; "
               "rerun with --debug and report the traceback.", file=sys.stderr)
         return 1

@@ -21,8 +21,8 @@ def _valid(values: Iterable[str]) -> str:
 class Precision(enum.Enum):
     """Where weights live and in which dtype the matmul-like ops run.
 
-    * ``fp32`` / ``fp16`` / ``bf16``: weights, gradients, optimizer state and compute all in that dtype
-      (the model must be traced with its floating parameters in that dtype).
+    * ``fp32`` / ``fp64`` / ``fp16`` / ``bf16``: weights, gradients, optimizer state and compute all in
+      that dtype (the model must be traced with its floating parameters in that dtype).
     * ``bf16-mixed`` / ``fp16-mixed``: compute in the low dtype through autocast (emulated on meta
       tensors, see :mod:`netcensus.memory.autocast`). The fp32 master weights are the parameters
       themselves when they are float32 (PyTorch AMP); when the parameters are low precision (Apex O2,
@@ -30,6 +30,7 @@ class Precision(enum.Enum):
     """
 
     FP32 = "fp32"
+    FP64 = "fp64"
     FP16 = "fp16"
     BF16 = "bf16"
     FP16_MIXED = "fp16-mixed"
@@ -43,6 +44,7 @@ class Precision(enum.Enum):
             return value
         text = str(value).strip().lower().replace("_", "-")
         text = {"float32": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
+                "float64": "fp64", "double": "fp64",
                 "amp-bf16": "bf16-mixed", "amp-fp16": "fp16-mixed", "bf16-amp": "bf16-mixed",
                 "fp16-amp": "fp16-mixed"}.get(text, text)
         for p in cls:
@@ -58,7 +60,8 @@ class Precision(enum.Enum):
     @property
     def compute_dtype(self) -> str:
         """The dtype matmul-like ops run in."""
-        return {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "fp16-mixed": "float16",
+        return {"fp32": "float32", "fp64": "float64", "fp16": "float16", "bf16": "bfloat16",
+                "fp16-mixed": "float16",
                 "bf16-mixed": "bfloat16"}[self.value]
 
     @property

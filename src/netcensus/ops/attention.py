@@ -69,11 +69,15 @@ def causal_pairs(lq: int, lkv: int, bottom_right: bool = False) -> int:
     Top-left aligned (PyTorch's ``is_causal``): query i sees keys 0..i, ``sum_i min(i+1, L_kv)``.
     Bottom-right aligned: query i sees keys 0..i+L_kv-L_q, ``sum_i clamp(i+1+L_kv-L_q, 0, L_kv)``.
     """
+    # Closed form (a loop over the queries takes seconds per call at a million tokens): with
+    # j = i + 1 + shift running over [a, b], the sum of clamp(j, 0, L_kv) is the sum of j over
+    # [max(a, 1), min(b, L_kv)] plus L_kv for every j above L_kv.
     shift = lkv - lq if bottom_right else 0
-    total = 0
-    for i in range(lq):
-        total += min(max(i + 1 + shift, 0), lkv)
-    return total
+    a, b = 1 + shift, lq + shift
+    lo, hi = max(a, 1), min(b, lkv)
+    inside = (lo + hi) * (hi - lo + 1) // 2 if hi >= lo else 0
+    above = max(0, b - max(a, lkv + 1) + 1)
+    return inside + lkv * above
 
 
 def _pairs_text(lq: int, lkv: int, pairs: int) -> str:

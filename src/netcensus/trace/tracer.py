@@ -8,9 +8,11 @@ the originals on exit, also when the forward raises:
 
 * ``device="meta"`` (the default): stand-ins are meta tensors of the same shape, dtype and
   ``requires_grad``; no weight or activation memory is allocated, whatever the model's size.
-* a real device: parameters are detached aliases (no copy) moved to that device, so a backward fills
-  the alias's ``.grad``, never the user's; buffers are cloned, so running statistics of the user's
-  model are not updated.
+* a real device: parameters, buffers and inputs are detached copies on that device, so a backward
+  fills the copy's ``.grad``, never the user's, running statistics of the user's model are not
+  updated, and a forward that writes to its weights or its input in place (a max-norm clamp_, an
+  in-place ReLU first, ``x /= 255``) writes to the copies. The price is one copy of the weights on
+  that device for the duration of the call.
 
 Module attribution uses PyTorch's global module hooks (removed in ``finally``), op recording a
 ``TorchDispatchMode``. Backward ops are attributed to the module whose forward created the autograd
@@ -130,10 +132,11 @@ class _Recorder(TorchDispatchMode):
                     return out
                 del tr.events[mark:]  # the op itself is recorded below; drop the partial expansion
         tr.current_op = func
-        out = func(*args, **kwargs)
-        tr.current_op = None  # it ran: an exception raised later is not this op's (a failure names no op)
-        if tr.recording:
-            tr.record(func, args, kwargs, out)
+        with _NO_TORCH_FUNCTION():
+            out = func(*args, **kwargs)
+            tr.current_op = None  # it ran: an exception raised later is not this op's (a failure names no op)
+            if tr.recording:
+                tr.record(func, args, kwargs, out)
         return out
 
 
@@ -410,9 +413,7 @@ def _cast(t: torch.Tensor, dtype: torch.dtype | None) -> torch.dtype:
 def _stand_in(t: torch.Tensor, device: str, is_param: bool, dtype: torch.dtype | None = None) -> torch.Tensor:
     if device == "meta":
         new = torch.empty_like(t, device="meta", dtype=_cast(t, dtype))
-    elif is_param:
-        new = t.detach().to(device, _cast(t, dtype))
-    else:
+    else:  # a copy: the forward may write to its weights in place
         new = t.detach().to(device, _cast(t, dtype), copy=True)
     if is_param:
         return nn.Parameter(new, requires_grad=t.requires_grad)
@@ -423,8 +424,8 @@ def _convert_input(value: Any, device: str, dtype: torch.dtype | None = None) ->
     if isinstance(value, torch.Tensor):
         if device == "meta":
             new = torch.empty_like(value, device="meta", dtype=_cast(value, dtype))
-        else:
-            new = value.detach().to(device, _cast(value, dtype))
+        else:  # a copy: the forward may write to its input in place
+            new = value.detach().to(device, _cast(value, dtype), copy=True)
         if value.requires_grad:
             new.requires_grad_(True)
         return new
