@@ -221,14 +221,12 @@ CATALOGUE: list[Bad] = [
         api=_p(lambda: nn.Linear(4, 3), input_size=(2, 4), train=True, shard="zero9", devices=2),
         cli=("--train", "--shard", "zero9", "--devices", "2")),
     Bad("negative_kv_context", SpecError, ("kv_context", "-5"), 2,
-        api=_p(lambda: nn.Linear(4, 3), input_size=(2, 4), kv_context=-5), cli=("--kv-context", "-5"),
-        xfail=P + "14-kv-context-negative.diff"),
+        api=_p(lambda: nn.Linear(4, 3), input_size=(2, 4), kv_context=-5), cli=("--kv-context", "-5")),
     Bad("unknown_memory_unit", MemoryConfigError, ("unknown unit 'XB'",), 2, cli=("--fit", "12XB")),
     Bad("unknown_column", SpecError, ("unknown column 'bogus'",), 2, cli=("--columns", "bogus")),
     Bad("unknown_sort_key", SpecError, ("cannot sort by 'nothing'",), 2, cli=("--sort", "nothing")),
     Bad("output_folder_missing", SpecError, ("No such file or directory", "no/such/dir/out.json"), 2,
-        cli=("-o", "{files}/no/such/dir/out.json"), absent=("internal error",),
-        xfail=P + "13-cli-unwritable-output.diff"),
+        cli=("-o", "{files}/no/such/dir/out.json"), absent=("internal error",)),
     Bad("meta_weights_run_on_cpu", SpecError, ("on the meta device", "holds no values"), 2,
         api=_meta_model_on_cpu),
     Bad("meta_inputs_run_on_cpu", SpecError, ("input tensor", "on the meta device"), 2,
@@ -410,7 +408,7 @@ def test_a_script_that_exits_at_import_says_so(files: Path, capsys):
 
 @pytest.mark.parametrize("build", [
     Z.bf16_mlp, Z.fp16_mlp,
-    pytest.param(Z.fp64_mlp, marks=pytest.mark.xfail(strict=True, reason=P + "15-float64-models.diff")),
+    Z.fp64_mlp,
 ], ids=["bfloat16", "float16", "float64"])
 def test_models_in_other_dtypes_profile_with_default_options(build, capsys):
     """A bfloat16, float16 or float64 model is a good input: the default options must not refuse it."""
