@@ -10,6 +10,7 @@ run as real subprocesses. Rows marked xfail name the patch in /tmp/reliability-p
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -72,11 +73,41 @@ FILES = {
 }
 
 
+class _Planted:
+    """Unpickling this would create the file ``planted`` next to the checkpoint: the proof that code
+    from a checkpoint ran. netcensus must refuse the checkpoint instead."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (self.marker, "w"))
+
+
+def _checkpoints(root: Path) -> None:
+    """Saved files that are corrupt, empty, not a checkpoint, or carry code in their pickle."""
+    import pickle
+    import struct
+
+    torch.save(nn.Linear(4, 3).state_dict(), root / "good.pt")
+    data = (root / "good.pt").read_bytes()
+    (root / "truncated.pt").write_bytes(data[: len(data) // 2])
+    (root / "empty.pt").write_bytes(b"")
+    (root / "random.pt").write_bytes(bytes(range(7, 256)) * 2)
+    torch.save({"weight": torch.zeros(2), "payload": _Planted(str(root / "planted"))}, root / "code.pt")
+    with open(root / "code_legacy.pt", "wb") as f:
+        pickle.dump({"weight": _Planted(str(root / "planted"))}, f)
+    (root / "huge_header.safetensors").write_bytes(struct.pack("<Q", 10**12) + b"{}")
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 1000]}}).encode()
+    (root / "short.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(16))
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("bad_specs")
     for name, text in FILES.items():
         (root / name).write_text(text)
+    _checkpoints(root)
     return root
 
 
@@ -108,6 +139,15 @@ def _p(model: Callable[[], nn.Module], **kw: Any) -> Callable[[Path, str], Any]:
 def _load(spec: str) -> Callable[[Path, str], Any]:
     def call(files: Path, device: str) -> Any:
         return load_model(spec.format(files=files))
+
+    return call
+
+
+def _file(name: str) -> Callable[[Path, str], Any]:
+    def call(files: Path, device: str) -> Any:
+        from netcensus.load import load
+
+        return load(str(files / name))
 
     return call
 
@@ -264,6 +304,21 @@ CATALOGUE: list[Bad] = [
         api=_load("{files}/notes.txt:Net"), cli=("{files}/notes.txt:Net", "--input", "1x3")),
     Bad("spec_import_calls_sys_exit", ModelLoadError, ("sys.exit(0)", "__main__"), 2,
         api=_load("{files}/exits.py:Net"), cli=("{files}/exits.py:Net", "--input", "1x3")),
+    # -- saved files (a parameter census, nothing unpickled beyond weights) ---------------------------
+    Bad("checkpoint_truncated", ModelLoadError, ("truncated or corrupt",), 2,
+        api=_file("truncated.pt"), cli=("{files}/truncated.pt",)),
+    Bad("checkpoint_empty", ModelLoadError, ("empty (0 bytes)",), 2,
+        api=_file("empty.pt"), cli=("{files}/empty.pt",)),
+    Bad("checkpoint_random_bytes", ModelLoadError, ("not a file netcensus reads",), 2,
+        api=_file("random.pt"), cli=("{files}/random.pt",)),
+    Bad("checkpoint_with_code", ModelLoadError, ("refused", "weights_only=True", "no code from it runs"), 2,
+        api=_file("code.pt"), cli=("{files}/code.pt",)),
+    Bad("legacy_pickle_with_code", ModelLoadError, ("refused", "no code from it runs"), 2,
+        api=_file("code_legacy.pt"), cli=("{files}/code_legacy.pt",)),
+    Bad("safetensors_header_too_long", ModelLoadError, ("not a valid safetensors file", "truncated"), 2,
+        api=_file("huge_header.safetensors"), cli=("{files}/huge_header.safetensors",)),
+    Bad("safetensors_data_too_short", ModelLoadError, ("tensor 'w' ends at byte 1,000", "truncated"), 2,
+        api=_file("short.safetensors"), cli=("{files}/short.safetensors",)),
     # -- forwards that cannot run on meta --------------------------------------------------------------
     Bad("data_dependent_item", TraceError, ("real tensor values", "device='cpu'", "--device cpu"), 2,
         api=_p(Z.DataDependentItem, input_size=(2, 4)), cli=("zoo_big:DataDependentItem", "--input", "2x4"),
@@ -459,3 +514,17 @@ def test_alexnet_error_names_the_layer_and_the_input():
         netcensus.profile(alexnet(), input_size=(1, 1, 32, 32))
     assert info.value.where and "MaxPool2d" in str(info.value)
     assert "[1, 1, 32, 32]" in str(info.value)
+
+
+def test_no_code_from_a_checkpoint_ever_runs(files: Path, capsys):
+    """The planted pickles were tried above; here, explicitly, neither left its marker, and a good
+    checkpoint next to them still gives its census."""
+    from netcensus.load import load
+
+    for name in ("code.pt", "code_legacy.pt"):
+        with pytest.raises(ModelLoadError):
+            load(str(files / name))
+        assert run([str(files / name)]) == 2
+    assert not (files / "planted").exists()
+    assert run([str(files / "good.pt")]) == 0
+    assert "15" in capsys.readouterr().out  # 4*3 + 3 parameters
