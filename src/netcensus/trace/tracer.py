@@ -76,6 +76,99 @@ def _tags(func: Any) -> tuple[str, ...]:
     return tags
 
 
+# -- the kernel-result cache ------------------------------------------------------------------------
+#
+# On meta tensors an op's result is a function of its arguments' metadata only: shapes, strides,
+# dtypes, storage offsets and the non-tensor arguments (there are no values to read). Many meta
+# kernels are written in Python (elementwise ops through torch._refs, batch norm through its
+# decomposition) and cost 0.1-1 ms a call; a transformer runs the same op on the same shapes once per
+# layer. So, within one trace, the tracer runs each (op, argument metadata) once and afterwards makes
+# the outputs itself with ``empty_strided``: same shapes, strides, dtypes and storage sizes, fresh
+# storages, as the kernel would have returned.
+#
+# Only ops whose outputs are always new tensors qualify (no mutation, no alias annotation in the
+# schema, no randomness), only with every tensor argument a plain strided meta tensor, and an entry is
+# kept only when the kernel's outputs are what ``empty_strided`` would make (plain meta tensors at
+# offset 0 whose storages hold exactly their elements, none shared with an argument or another
+# output). The default dtype and grad mode are part of the key.
+
+_FRESH: dict[Any, int] = {}
+"""op -> number of tensors it returns when its outputs are always fresh (cacheable), else 0."""
+
+_PLAIN_TENSORS = (torch.Tensor, nn.Parameter)
+_KEY_SCALARS = frozenset({int, float, bool, str, type(None), torch.dtype, torch.device, torch.layout,
+                          torch.memory_format})
+
+
+def _fresh_returns(func: Any) -> int:
+    n = _FRESH.get(func)
+    if n is None:
+        n = 0
+        if isinstance(func, torch._ops.OpOverload):
+            schema = func._schema
+            if (not schema.is_mutable and schema.returns
+                    and all(str(r.type) == "Tensor" and r.alias_info is None for r in schema.returns)
+                    and not any(a.alias_info is not None for a in schema.arguments)
+                    and torch.Tag.nondeterministic_seeded not in func.tags):
+                n = len(schema.returns)
+        _FRESH[func] = n
+    return n
+
+
+def _key_part(value: Any, tensors: list[torch.Tensor]) -> Any:
+    """A hashable description of one argument, or the type ``_Uncacheable`` (a sentinel)."""
+    tp = type(value)
+    if tp in _PLAIN_TENSORS:
+        if not value.is_meta or value.layout is not torch.strided or value.is_conj() or value.is_neg():
+            return _Uncacheable
+        tensors.append(value)
+        return (value.shape, value.stride(), value.dtype, value.storage_offset(), value.requires_grad)
+    if tp in _KEY_SCALARS:
+        return (tp, value)
+    if tp is list or tp is tuple:
+        parts = []
+        for v in value:
+            part = _key_part(v, tensors)
+            if part is _Uncacheable:
+                return _Uncacheable
+            parts.append(part)
+        return (tp, tuple(parts))
+    return _Uncacheable
+
+
+class _Uncacheable:
+    """Sentinel: an argument the kernel cache cannot describe."""
+
+
+def _storage_bytes(shape: tuple[int, ...], stride: tuple[int, ...], itemsize: int) -> int:
+    """Bytes ``empty_strided(shape, stride)`` allocates."""
+    if 0 in shape:
+        return 0
+    return (1 + sum((n - 1) * st for n, st in zip(shape, stride))) * itemsize
+
+
+def _cache_entry(out: Any, n: int, tensors: list[torch.Tensor]) -> tuple[Any, ...] | None:
+    """(shape, stride, dtype) of each output when ``empty_strided`` reproduces them, else None."""
+    outs = out if n > 1 else (out,)
+    if n > 1 and (type(out) is not tuple or len(out) != n):
+        return None
+    taken = {t.untyped_storage()._cdata for t in tensors}
+    entry = []
+    for o in outs:
+        if (type(o) is not torch.Tensor or not o.is_meta or o.layout is not torch.strided or o.requires_grad
+                or o.storage_offset() != 0 or o.is_conj() or o.is_neg()):
+            return None
+        st = o.untyped_storage()
+        if st._cdata in taken:
+            return None
+        taken.add(st._cdata)
+        shape, stride = tuple(o.shape), o.stride()
+        if st.nbytes() != _storage_bytes(shape, stride, o.element_size()):
+            return None
+        entry.append((shape, stride, o.dtype))
+    return tuple(entry)
+
+
 class TraceFailure(Exception):
     """Raised by :func:`trace_model` when the model's forward or backward raised.
 
@@ -133,7 +226,7 @@ class _Recorder(TorchDispatchMode):
                 del tr.events[mark:]  # the op itself is recorded below; drop the partial expansion
         tr.current_op = func
         with _NO_TORCH_FUNCTION():
-            out = func(*args, **kwargs)
+            out = tr.run(func, args, kwargs)
             tr.current_op = None  # it ran: an exception raised later is not this op's (a failure names no op)
             if tr.recording:
                 tr.record(func, args, kwargs, out)
@@ -217,6 +310,46 @@ class _Tracer:
         self.current_op: Any = None
         self.failed_call: _OpenCall | None = None
         self.backward_start: int | None = None
+        self.kernels: dict[Any, tuple[Any, ...] | None] | None = None
+        """The kernel-result cache (see ``_fresh_returns``), or None where it is not used."""
+
+    # -- kernels -------------------------------------------------------------------------------
+
+    def run(self, func: Any, args: tuple, kwargs: dict) -> Any:
+        """``func(*args, **kwargs)``, from the kernel-result cache where it applies."""
+        cache = self.kernels
+        if cache is None:
+            return func(*args, **kwargs)
+        n = _FRESH.get(func)
+        if n is None:
+            n = _fresh_returns(func)
+        if not n:
+            return func(*args, **kwargs)
+        tensors: list[torch.Tensor] = []
+        parts = [func, torch.get_default_dtype(), torch.is_grad_enabled()]
+        for v in args:
+            part = _key_part(v, tensors)
+            if part is _Uncacheable:
+                return func(*args, **kwargs)
+            parts.append(part)
+        for k, v in kwargs.items():
+            part = _key_part(v, tensors)
+            if part is _Uncacheable:
+                return func(*args, **kwargs)
+            parts.append((k, part))
+        if not tensors:
+            return func(*args, **kwargs)
+        key = tuple(parts)
+        entry = cache.get(key)
+        if entry is not None:
+            outs = tuple(torch.empty_strided(shape, stride, dtype=dtype, device="meta")
+                         for shape, stride, dtype in entry)
+            return outs if n > 1 else outs[0]
+        if key in cache:  # seen, and the kernel's outputs are not reproducible
+            return func(*args, **kwargs)
+        out = func(*args, **kwargs)
+        cache[key] = _cache_entry(out, n, tensors)
+        return out
 
     # -- tensors -------------------------------------------------------------------------------
 
@@ -579,6 +712,9 @@ def trace_model(
         if train:
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t))
         stack.enter_context(_Watcher(tracer))
+        if device == "meta" and torch._C._len_torch_dispatch_stack() == 0:
+            # a dispatch mode of the caller's would see empty_strided where the kernel ran
+            tracer.kernels = {}
         stack.enter_context(_Recorder(tracer))
         stack.callback(setattr, tracer, "alive", False)
         tracer.recording = True
