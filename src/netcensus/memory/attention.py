@@ -44,7 +44,13 @@ def _bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | Non
 
 
 class FusedAttention(TorchFunctionMode):
-    """Route meta ``scaled_dot_product_attention`` calls to the fused kernel (module docstring)."""
+    """Route meta ``scaled_dot_product_attention`` calls to the fused kernel (module docstring).
+
+    Every other call passes through unchanged and entering does nothing: ``intercepts`` says so, and
+    the tracer then calls this handler from its own mode instead of pushing a second one.
+    """
+
+    intercepts: frozenset[Any] = frozenset({F.scaled_dot_product_attention})
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}

@@ -239,12 +239,32 @@ WATCHED_FUNCTIONS: dict[Any, str] = {
 }
 
 
-class _Watcher(TorchFunctionMode):
-    """Marks the ops of watched function calls as one region."""
+def _foldable(context: Any) -> bool:
+    """A torch-function mode that acts on the functions in its ``intercepts`` (a frozenset) only,
+    passes every other call through unchanged, and does nothing on enter or exit: the watcher can call
+    its handler itself instead of pushing it (one Python mode less on every torch call)."""
+    return isinstance(context, TorchFunctionMode) and isinstance(getattr(context, "intercepts", None),
+                                                                 frozenset)
 
-    def __init__(self, tracer: _Tracer):
+
+class _Watcher(TorchFunctionMode):
+    """Marks the ops of watched function calls as one region.
+
+    ``inner`` is a foldable mode (see :func:`_foldable`) that would otherwise sit directly beneath the
+    watcher on the mode stack: its handler is called for the functions it intercepts, exactly as the
+    stack would (the modes beneath both see its calls), and other calls skip it.
+    """
+
+    def __init__(self, tracer: _Tracer, inner: TorchFunctionMode | None = None):
         super().__init__()
         self.tracer = tracer
+        self.inner = inner
+        self.inner_functions: frozenset[Any] = getattr(inner, "intercepts", frozenset())
+
+    def _beneath(self, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+        if func in self.inner_functions:
+            return self.inner.__torch_function__(func, types, args, kwargs)  # type: ignore[union-attr]
+        return func(*args, **kwargs)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
@@ -254,14 +274,14 @@ class _Watcher(TorchFunctionMode):
             # Calls nested inside another torch function (SDPA inside F.multi_head_attention_forward)
             # are not seen: re-entering the mode would recurse through handle_torch_function. Their ops
             # are still recorded and counted one by one.
-            return func(*args, **kwargs)
+            return self._beneath(func, types, args, kwargs)
         index = len(tr.regions)
         module = tr.stack[-1].path if tr.stack else ""
         tr.regions.append(None)
         tr.region_stack.append(index)
         start = len(tr.events)
         try:
-            out = func(*args, **kwargs)
+            out = self._beneath(func, types, args, kwargs)
         finally:
             tr.region_stack.pop()
         with _NO_TORCH_FUNCTION():
@@ -707,11 +727,16 @@ def trace_model(
         if device == "meta":
             stack.enter_context(torch.device("meta"))
         stack.enter_context(torch.set_grad_enabled(train))
-        for factory in contexts:
-            stack.enter_context(factory())
+        folded = None  # the last context, when the watcher can stand in for it (see _foldable)
+        for i, factory in enumerate(contexts):
+            context = factory()
+            if i == len(contexts) - 1 and _foldable(context):
+                folded = context
+            else:
+                stack.enter_context(context)
         if train:
             stack.enter_context(torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t))
-        stack.enter_context(_Watcher(tracer))
+        stack.enter_context(_Watcher(tracer, folded))
         if device == "meta" and torch._C._len_torch_dispatch_stack() == 0:
             # a dispatch mode of the caller's would see empty_strided where the kernel ran
             tracer.kernels = {}
