@@ -59,6 +59,12 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 
 _TAG_CACHE: dict[Any, tuple[str, ...]] = {}
+_NAMES: dict[Any, tuple[str, tuple[str, ...]]] = {}
+"""op -> (its name as events carry it, its tags)."""
+_DTYPES: dict[torch.dtype, tuple[str, int]] = {}
+"""dtype -> (name, bytes per element)."""
+_ATOMS = frozenset({bool, int, float, str, complex, type(None)})
+"""Argument types ``freeze`` keeps as they are (exact types; subclasses take the general path)."""
 
 #: Entered around the tracer's own bookkeeping and around the kernel an op runs: torch-function modes
 #: (the tracer's ``_Watcher``, ``torch.device("meta")``, the ``contexts``) act on the model's calls,
@@ -324,6 +330,7 @@ class _Tracer:
         self.region_stack: list[int] = []
         self.live: dict[int, int] = {}
         self.refs: dict[int, weakref.ref] = {}
+        self.metas: dict[tuple[Any, ...], TensorMeta] = {}
         self.next_storage = 1
         self.recording = False
         self.alive = True
@@ -405,17 +412,27 @@ class _Tracer:
             storage_nbytes = t.untyped_storage().nbytes() if sid else 0
         except Exception:
             storage_nbytes = 0
-        return TensorMeta(
-            tuple(t.shape), dtype_name(t.dtype), sid, t.numel() * t.element_size(), storage_nbytes,
-            bool(t.requires_grad),
-        )
+        dtype = t.dtype
+        described = _DTYPES.get(dtype)
+        if described is None:
+            described = _DTYPES[dtype] = (dtype_name(dtype), t.element_size())
+        shape = tuple(t.shape)
+        key = (shape, described[0], sid, t.numel() * described[1], storage_nbytes, t.requires_grad)
+        # one TensorMeta per distinct description (frozen, compared by value): a tensor read by several
+        # ops is described once, and the trace holds fewer objects
+        found = self.metas.get(key)
+        if found is None:
+            found = self.metas[key] = TensorMeta(*key)
+        return found
 
     def freeze(self, value: Any) -> Any:
         """Arguments with tensors replaced by TensorMeta (see events.py)."""
+        if type(value) in _ATOMS:
+            return value
         if isinstance(value, torch.Tensor):
             return self.meta(value)
         if isinstance(value, (list, tuple)):
-            return tuple(self.freeze(v) for v in value)
+            return tuple([self.freeze(v) for v in value])
         if value is None or isinstance(value, (bool, int, float, str, complex)):
             return value
         if isinstance(value, (torch.dtype, torch.device, torch.layout, torch.memory_format)):
@@ -464,9 +481,12 @@ class _Tracer:
                     outs.append(self.meta(o))
                 elif isinstance(o, (tuple, list)):
                     outs.extend(self.meta(x) for x in o if isinstance(x, torch.Tensor))
+        named = _NAMES.get(func)
+        if named is None:
+            named = _NAMES[func] = (str(func), _tags(func))
         self.events.append(OpEvent(
-            len(self.events), str(func), module, phase,
-            self.freeze(args), {k: self.freeze(v) for k, v in kwargs.items()}, tuple(outs), _tags(func),
+            len(self.events), named[0], module, phase,
+            self.freeze(args), {k: self.freeze(v) for k, v in kwargs.items()}, tuple(outs), named[1],
             region,
         ))
 
