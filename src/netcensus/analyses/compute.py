@@ -21,6 +21,7 @@ Conventions (docs/conventions.md has the full list)
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..ops import COUNTED, UNSUPPORTED, ZERO, FormulaError, OpCost, evaluate, evaluate_region
@@ -174,14 +175,13 @@ def analyze_compute(trace: Trace) -> ComputeResult:
                 items.append(item)
                 rows.add(item.op, REGION, item.phase, item.module, item.figures, item.causal, item.formula)
             counts[VIA_REGION] += 1
-            rows.add(ev.op, VIA_REGION, ev.phase, ev.module, ZERO_FIGURES, ZERO_FIGURES,
-                     f"counted by its region ({trace.regions[ev.region].name} #{ev.region})")  # type: ignore[index]
+            rows.count(ev.op, VIA_REGION, ev.phase, ev.module,
+                       lambda ev=ev: f"counted by its region ({trace.regions[ev.region].name} #{ev.region})")  # type: ignore[index]
             continue
         result = evaluate(ev)
         counts[result.status] += 1
         if result.status == ZERO:
-            rows.add(ev.op, ZERO, ev.phase, ev.module, ZERO_FIGURES, ZERO_FIGURES,
-                     f"zero by definition ({result.reason})")
+            rows.count(ev.op, ZERO, ev.phase, ev.module, lambda r=result: f"zero by definition ({r.reason})")
             continue
         if result.status == UNSUPPORTED or result.cost is None:
             unsupported_by_op[ev.op] += 1
@@ -252,33 +252,68 @@ def _ancestors(path: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(len(parts), 0, -1)] + [""]
 
 
+# Accumulators are lists of ints, not Figures (a frozen dataclass per addition was the hot loop):
+# [forward macs, flops, core, backward macs, flops, core, causal forward macs, flops, core, causal
+# backward macs, flops, core, counted items, unsupported items]
+_PHASE_OFFSET = {FORWARD: 0, BACKWARD: 3}
+
+
 def _modules(trace: Trace, items: list[CostItem]) -> dict[str, ModuleCompute]:
+    chains: dict[str, list[str]] = {}
+
+    def chain(path: str) -> list[str]:
+        found = chains.get(path)
+        if found is None:
+            found = chains[path] = _ancestors(path)
+        return found
+
     paths: dict[str, None] = {"": None}
     for call in trace.calls:
-        for p in reversed(_ancestors(call.path)):
+        for p in reversed(chain(call.path)):
             paths.setdefault(p, None)
-    acc: dict[str, dict[str, Figures]] = defaultdict(lambda: defaultdict(Figures))
-    own: dict[str, Figures] = defaultdict(Figures)
-    counted: Counter[str] = Counter()
-    unsupported: Counter[str] = Counter()
+    # figures of each module's own items (exclusive), then added to the module and its ancestors
+    exclusive: dict[str, list[int]] = {}
+    own: dict[str, list[int]] = {}
     for item in items:
-        own[item.module] = own[item.module] + item.figures
-        for p in _ancestors(item.module):
-            paths.setdefault(p, None)
-            bucket = acc[p]
-            bucket[item.phase] = bucket[item.phase] + item.figures
-            bucket["causal_" + item.phase] = bucket["causal_" + item.phase] + item.causal
-            if item.status == UNSUPPORTED:
-                unsupported[p] += 1
+        module = item.module
+        acc = exclusive.get(module)
+        if acc is None:
+            acc = exclusive[module] = [0] * 14
+            own[module] = [0, 0, 0]
+            for p in chain(module):
+                paths.setdefault(p, None)
+        f, c = item.figures, item.causal
+        o = own[module]
+        o[0] += f.macs
+        o[1] += f.flops
+        o[2] += f.core_macs
+        offset = _PHASE_OFFSET.get(item.phase)
+        if offset is not None:
+            acc[offset] += f.macs
+            acc[offset + 1] += f.flops
+            acc[offset + 2] += f.core_macs
+            acc[offset + 6] += c.macs
+            acc[offset + 7] += c.flops
+            acc[offset + 8] += c.core_macs
+        acc[13 if item.status == UNSUPPORTED else 12] += 1
+    inclusive: dict[str, list[int]] = {}
+    for module, acc in exclusive.items():
+        for p in chain(module):
+            total = inclusive.get(p)
+            if total is None:
+                inclusive[p] = list(acc)
             else:
-                counted[p] += 1
+                for i, v in enumerate(acc):
+                    total[i] += v
     result: dict[str, ModuleCompute] = {}
+    zero = [0] * 14
     for p in paths:
-        b = acc.get(p, {})
-        fwd, bwd = b.get(FORWARD, ZERO_FIGURES), b.get(BACKWARD, ZERO_FIGURES)
-        cfwd, cbwd = b.get("causal_forward", ZERO_FIGURES), b.get("causal_backward", ZERO_FIGURES)
+        a = inclusive.get(p, zero)
+        fwd, bwd = Figures(a[0], a[1], a[2]), Figures(a[3], a[4], a[5])
+        cfwd, cbwd = Figures(a[6], a[7], a[8]), Figures(a[9], a[10], a[11])
         figures = ComputeFigures(fwd, bwd, fwd + bwd, cfwd, cbwd, cfwd + cbwd)
-        result[p] = ModuleCompute(p, figures, own.get(p, ZERO_FIGURES), counted[p], unsupported[p])
+        o = own.get(p)
+        result[p] = ModuleCompute(p, figures, Figures(*o) if o is not None else ZERO_FIGURES, a[12], a[13])
     return result
 
 
@@ -286,22 +321,39 @@ class _Rows:
     """Accumulates the by-op table."""
 
     def __init__(self) -> None:
-        self.rows: dict[tuple[str, str], dict] = {}
+        self.rows: dict[tuple[str, str], list] = {}
+        # [calls, forward calls, backward calls, macs, flops, core, causal macs, flops, core,
+        #  formula, modules]
+
+    def _row(self, op: str, status: str, formula: Callable[[], str] | str) -> list:
+        row = self.rows.get((op, status))
+        if row is None:
+            row = self.rows[(op, status)] = [0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                             formula() if callable(formula) else formula, {}]
+        return row
 
     def add(self, op: str, status: str, phase: str, module: str, figures: Figures, causal: Figures,
             formula: str) -> None:
-        row = self.rows.get((op, status))
-        if row is None:
-            row = self.rows[(op, status)] = {"calls": 0, FORWARD: 0, BACKWARD: 0, "figures": ZERO_FIGURES,
-                                             "causal": ZERO_FIGURES, "formula": formula, "modules": {}}
-        row["calls"] += 1
-        row[phase] += 1
-        row["figures"] += figures
-        row["causal"] += causal
-        row["modules"].setdefault(module, None)
+        row = self._row(op, status, formula)
+        row[0] += 1
+        row[1 if phase == FORWARD else 2] += 1
+        row[3] += figures.macs
+        row[4] += figures.flops
+        row[5] += figures.core_macs
+        row[6] += causal.macs
+        row[7] += causal.flops
+        row[8] += causal.core_macs
+        row[10].setdefault(module, None)
+
+    def count(self, op: str, status: str, phase: str, module: str, formula: Callable[[], str]) -> None:
+        """A call with zero figures; ``formula`` is only made for the row's first call."""
+        row = self._row(op, status, formula)
+        row[0] += 1
+        row[1 if phase == FORWARD else 2] += 1
+        row[10].setdefault(module, None)
 
     def result(self) -> tuple[OpRow, ...]:
-        rows = [OpRow(op, status, r["calls"], r[FORWARD], r[BACKWARD], r["figures"], r["causal"],
-                      r["formula"], tuple(r["modules"])) for (op, status), r in self.rows.items()]
+        rows = [OpRow(op, status, r[0], r[1], r[2], Figures(r[3], r[4], r[5]), Figures(r[6], r[7], r[8]),
+                      r[9], tuple(r[10])) for (op, status), r in self.rows.items()]
         rows.sort(key=lambda r: (-r.figures.flops, -r.calls, r.op, r.status))
         return tuple(rows)

@@ -107,6 +107,7 @@ class Call(Args):
         return inputs[0]
 
 
+@functools.lru_cache(maxsize=4096)
 def short_name(op_name: str) -> str:
     """``"aten.addmm.default"`` -> ``"addmm"``; ``"aten.add.Tensor"`` -> ``"add.Tensor"``."""
     parts = op_name.split(".")
