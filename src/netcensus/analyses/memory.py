@@ -254,9 +254,14 @@ def _modules(trace: Trace, lives: list[Life], total: list[int], checkpointed: Se
             subtotal[a] = subtotal.get(a, 0) + b
     bwd: dict[str, int] = {}
     if bs is not None:
+        # the largest total at each module's own backward events, then carried up to its ancestors
+        highest: dict[str, int] = {}
         for e in trace.events[bs:]:
             v = total[e.index + 1]
-            for a in _ancestors(e.module):
+            if v > highest.get(e.module, -1):
+                highest[e.module] = v
+        for module, v in highest.items():
+            for a in _ancestors(module):
                 if v > bwd.get(a, -1):
                     bwd[a] = v
     marked = set(checkpointed)

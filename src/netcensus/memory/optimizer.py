@@ -21,6 +21,7 @@ The two 256-entry float32 quantization maps are shared by all parameters (2 KiB 
 
 from __future__ import annotations
 
+import copy
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -152,11 +153,10 @@ def _run_torch(trainable: Sequence[ParamInfo], dtypes: Sequence[str], spec: Opti
             t.grad = torch.empty_like(t)
             metas.append(t)
         try:
-            opt = cls(metas, **kwargs)
+            opt = _first_step(cls, metas, kwargs)
         except TypeError as exc:
             raise MemoryConfigError(f"torch.optim.{spec.torch_class} does not take these arguments: {exc}",
                                     fix="pass only keyword arguments its constructor accepts") from None
-        opt.step()
         known = {t.untyped_storage()._cdata for t in metas}
         known |= {t.grad.untyped_storage()._cdata for t in metas if t.grad is not None}
         for s in opt.state.values():
@@ -178,6 +178,81 @@ def _run_torch(trainable: Sequence[ParamInfo], dtypes: Sequence[str], spec: Opti
     formula = f"{spec.describe()} run on meta tensors: " + ", ".join(names) if names else \
         f"{spec.describe()} keeps no state"
     return OptimizerState(device, host, by_key, 0, recorder.peak, formula)
+
+
+#: torch.optim classes whose state is per parameter: after one step, a parameter's state depends only
+#: on its shape, dtype and the hyperparameters (a step counter is the same for all).
+_PER_PARAMETER = frozenset({"SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adamax", "NAdam", "RAdam",
+                            "Adadelta", "Rprop"})
+
+
+def _first_step(cls: type, metas: list[torch.Tensor], kwargs: dict[str, Any]) -> Any:
+    """An optimizer over ``metas`` in the state one ``step()`` leaves it in (the steady state the second,
+    measured step starts from).
+
+    On meta tensors a step costs about a millisecond per parameter in PyTorch's Python meta kernels,
+    and models repeat shapes (a transformer has a handful of distinct ones over hundreds of
+    parameters). For a per-parameter optimizer the first step therefore runs on one parameter per
+    distinct (shape, stride, dtype), and every parameter gets fresh tensors of that one's state: same
+    shapes, strides, dtypes, storage sizes, and the same values for host-side step counters. Anything
+    that makes the copies inexact (state that views a larger storage or shares one) falls back to
+    stepping every parameter.
+    """
+    if cls.__name__ not in _PER_PARAMETER or cls.__module__.split(".")[:2] != ["torch", "optim"]:
+        opt = cls(metas, **kwargs)
+        opt.step()
+        return opt
+    first: dict[tuple[Any, ...], torch.Tensor] = {}
+    for t in metas:
+        first.setdefault((tuple(t.shape), t.stride(), t.dtype), t)
+    if len(first) == len(metas):
+        opt = cls(metas, **kwargs)
+        opt.step()
+        return opt
+    reps = list(first.values())
+    seed = cls(reps, **kwargs)
+    seed.step()
+    copies = {id(t): _copied_state(seed.state[t]) for t in reps}
+    opt = cls(metas, **kwargs)
+    if any(c is None for c in copies.values()):
+        opt.step()
+        return opt
+    for t in metas:
+        rep = first[(tuple(t.shape), t.stride(), t.dtype)]
+        opt.state[t] = _copied_state(seed.state[rep]) if t is not rep else copies[id(rep)]
+    return opt
+
+
+def _copied_state(state: Any) -> dict[str, Any] | None:
+    """Fresh tensors with the metadata (and, on the host, the values) of ``state``'s; None when a copy
+    would not hold the same bytes (a view into a larger storage, or storage shared between entries)."""
+    out: dict[str, Any] = {}
+    seen: set[int] = set()
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor):
+            out[key] = copy.deepcopy(value)
+            continue
+        if type(value) is not torch.Tensor or value.layout is not torch.strided or value.requires_grad:
+            return None
+        st = value.untyped_storage()
+        shape, stride = tuple(value.shape), value.stride()
+        if (st._cdata in seen or value.storage_offset() != 0
+                or st.nbytes() != _strided_bytes(shape, stride, value.element_size())):
+            return None
+        seen.add(st._cdata)
+        if value.device.type == "meta":
+            out[key] = torch.empty_strided(shape, stride, dtype=value.dtype, device="meta")
+        else:
+            out[key] = value.clone()
+            if out[key].stride() != stride:
+                return None
+    return out
+
+
+def _strided_bytes(shape: tuple[int, ...], stride: tuple[int, ...], itemsize: int) -> int:
+    if 0 in shape:
+        return 0
+    return (1 + sum((n - 1) * st for n, st in zip(shape, stride))) * itemsize
 
 
 def _adam8bit(trainable: Sequence[ParamInfo], spec: OptimizerSpec) -> OptimizerState:

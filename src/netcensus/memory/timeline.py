@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import add
 
 from ..trace.events import OpEvent, TensorMeta, Trace
 
@@ -62,6 +64,23 @@ def _metas(value: object) -> Iterable[TensorMeta]:
             yield from _metas(v)
 
 
+def _flat_inputs(event: OpEvent) -> list[TensorMeta]:
+    """``event.inputs`` (positional, then keyword tensors, in order) without building a tuple."""
+    found: list[TensorMeta] = []
+    _gather(event.args, found)
+    if event.kwargs:
+        _gather(tuple(event.kwargs.values()), found)
+    return found
+
+
+def _gather(value: tuple | list, found: list[TensorMeta]) -> None:
+    for v in value:
+        if isinstance(v, TensorMeta):
+            found.append(v)
+        elif isinstance(v, (tuple, list)):
+            _gather(v, found)
+
+
 def is_cast(event: OpEvent) -> bool:
     return event.op.startswith("aten._to_copy")
 
@@ -78,12 +97,19 @@ def lifetimes(trace: Trace) -> dict[int, Life]:
             size[t.storage] = t.storage_nbytes
 
     for e in trace.events:
-        for t in e.inputs:
-            see(t)
-            born_in.setdefault(t.storage, e.index)
+        index = e.index
+        for t in _flat_inputs(e):
+            sid = t.storage
+            if sid and size.get(sid, -1) < t.storage_nbytes:
+                size[sid] = t.storage_nbytes
+            if sid not in born_in:
+                born_in[sid] = index
         for t in e.outputs:
-            see(t)
-            born_out.setdefault(t.storage, e.index)
+            sid = t.storage
+            if sid and size.get(sid, -1) < t.storage_nbytes:
+                size[sid] = t.storage_nbytes
+            if sid not in born_out:
+                born_out[sid] = index
     for s in trace.saved:
         see(s.tensor)
         born_in.setdefault(s.tensor.storage, max(0, s.before - 1))
@@ -158,12 +184,7 @@ class Series:
             arr[hi] -= life.size
         self.values: dict[str, list[int]] = {}
         for cat, arr in diff.items():
-            run = 0
-            out = [0] * (n_events + 1)
-            for i in range(n_events + 1):
-                run += arr[i]
-                out[i] = run
-            self.values[cat] = out
+            self.values[cat] = list(accumulate(arr[:n_events + 1]))
 
     def add_constant(self, category: str, nbytes: int, first: int = 0, last: int | None = None) -> None:
         """Add ``nbytes`` of ``category`` at positions ``first`` .. ``last`` (inclusive; default: all)."""
@@ -171,8 +192,9 @@ class Series:
             return
         arr = self.values.setdefault(category, [0] * (self.n + 1))
         stop = self.n if last is None else last
-        for i in range(max(first, 0), min(stop, self.n) + 1):
-            arr[i] += nbytes
+        lo, hi = max(first, 0), min(stop, self.n) + 1
+        if lo < hi:
+            arr[lo:hi] = [v + nbytes for v in arr[lo:hi]]
 
     def replace(self, category: str, values: list[int]) -> None:
         self.values[category] = values
@@ -180,8 +202,11 @@ class Series:
     def total(self) -> list[int]:
         out = [0] * (self.n + 1)
         for arr in self.values.values():
-            for i, v in enumerate(arr):
-                out[i] += v
+            if len(arr) == len(out):
+                out = list(map(add, out, arr))
+            else:  # a replaced series of another length: added where both have positions
+                for i, v in enumerate(arr):
+                    out[i] += v
         return out
 
     def at(self, position: int) -> dict[str, int]:
