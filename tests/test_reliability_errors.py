@@ -5,7 +5,7 @@ One table, ``CATALOGUE``: each row is tried through the Python API and, where it
 command line in-process (``netcensus.cli.run``: exit status, stderr is exactly one line
 ``netcensus: error: ...`` with no traceback). Rows whose model needs real values are also re-run with
 ``device='cpu'`` (``--device cpu``), the fallback the message recommends, which must succeed. A few rows
-run as real subprocesses. Rows marked xfail name the patch in /tmp/reliability-patches that fixes them.
+run as real subprocesses. A row marked xfail (none today) says what fix it waits for.
 """
 
 from __future__ import annotations
@@ -170,7 +170,6 @@ def _flatten_net() -> nn.Module:
     return nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
 
 
-P = "needs /tmp/reliability-patches/"
 NEEDS_CUDA_ABSENT = torch.cuda.is_available()
 
 CATALOGUE: list[Bad] = [
@@ -201,12 +200,12 @@ CATALOGUE: list[Bad] = [
         api=_p(Z.TiedLM, input_size=(2, 5)), cli=("zoo_big:TiedLM", "--input", "2x5")),
     Bad("int_input_into_float_linear", TraceError, ("different dtypes", "int64 and float32"), 2,
         api=_p(lambda: nn.Linear(4, 3), input_size="2x4:int64"),
-        cli=("zoo_big:Caching", "--input", "2x4:int64"), xfail=P + "17-meta-operand-dtypes.diff"),
+        cli=("zoo_big:Caching", "--input", "2x4:int64")),
     Bad("half_input_into_float_conv", TraceError, ("type", "should be the same"), 2,
         api=_p(_conv, input_size="1x3x8x8:fp16"), cli=("zoo_big:SmallCNN", "--input", "1x3x8x8:fp16")),
     Bad("half_input_into_float_linear", TraceError, ("different dtypes", "float16 and float32"), 2,
         api=_p(lambda: nn.Linear(4, 3), input_size="2x4:fp16"),
-        cli=("zoo_big:Caching", "--input", "2x4:fp16"), xfail=P + "17-meta-operand-dtypes.diff"),
+        cli=("zoo_big:Caching", "--input", "2x4:fp16")),
     Bad("missing_input", InputError, ("forward(left, right)", "missing a required argument: 'right'"), 2,
         api=_p(Z.TwoInputs, input_size=(2, 4)), cli=("zoo_big:TwoInputs", "--input", "2x4")),
     Bad("extra_input", InputError, ("forward(x)", "too many positional arguments"), 2,
