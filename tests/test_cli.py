@@ -98,3 +98,48 @@ def test_subprocess_console_script_and_module():
     done = subprocess.run([sys.executable, "-m", "netcensus", "x.y:z", "--input", "1"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "cannot import" in done.stderr
+
+
+@pytest.mark.parametrize("argv,fragments", [
+    (["--train", "--checkpointing", "nosuchthing"],
+     ("'nosuchthing'", "matches no module", "'Conv2d'", "'all'")),
+    (["--train", "--checkpointing", "0,Conv2D"], ("'Conv2D'", "did you mean 'Conv2d'",)),
+    (["--checkpointing", "all,Linear"], ("'all' cannot be combined", "'Linear'")),
+    (["--depth", "-1"], ("--depth must be 0 or more", "got -1", "--all")),
+    (["--all", "--depth", "-2"], ("got -2",)),
+    (["--width", "-3"], ("--width must be", "got -3")),
+    (["--width", "0"], ("--width must be", "got 0")),
+])
+def test_bad_option_values_exit_2_with_one_line(capsys, argv, fragments):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2, err
+    assert not out
+    assert err.count("\n") == 1 and err.startswith("netcensus: error: ") and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+
+
+@pytest.mark.parametrize("value", ["all", "blocks", "0,Linear", "Conv2d", "none"])
+def test_checkpointing_forms_that_name_modules_or_keywords_work(capsys, value):
+    code, out, err = _run(capsys, "--train", "--checkpointing", value, "--format", "json")
+    assert code == 0, err
+    memory = json.loads(out)["memory"]
+    assert bool(memory["checkpointed"]) == (value != "none")
+
+
+def test_depth_zero_is_the_model_alone(capsys):
+    code, out, err = _run(capsys, "--depth", "0")
+    assert code == 0, err
+    assert "Conv2d" not in out.split("Total params")[0]
+
+
+@pytest.mark.parametrize("sub", ["show", "diff"])
+def test_show_and_diff_refuse_a_negative_depth_and_width(tmp_path, capsys, sub):
+    saved = tmp_path / "p.json"
+    assert _run(capsys, "-o", str(saved))[0] == 0
+    files = [str(saved)] * (2 if sub == "diff" else 1)
+    code, _, err = _run(capsys, sub, *files, "--depth", "-1")
+    assert code == 2 and "got -1" in err and err.count("\n") == 1
+    if sub == "show":
+        code, _, err = _run(capsys, sub, *files, "--width", "-5")
+        assert code == 2 and "got -5" in err and err.count("\n") == 1

@@ -7,6 +7,7 @@ import torch
 from test_memory_oracle import measure
 from torch import nn
 
+import netcensus
 from netcensus.analyses.memory import analyze_memory
 from netcensus.memory import (
     Checkpointing,
@@ -17,6 +18,7 @@ from netcensus.memory import (
     trace_contexts,
 )
 from netcensus.memory.autocast import AutocastEmulation
+from netcensus.memory.checkpoint import check_targets
 from netcensus.trace.tracer import trace_model
 
 
@@ -40,6 +42,130 @@ def test_checkpointing_parse():
     assert Checkpointing.parse([nn.Linear]).targets == {"Linear"}
     with pytest.raises(MemoryConfigError, match="class names or paths"):
         Checkpointing.parse([3])
+    with pytest.raises(MemoryConfigError, match="got 3"):
+        Checkpointing.parse(3)
+
+
+@pytest.mark.parametrize("value", ["all", "ALL", "blocks", " all ", ["all"], ("blocks",), True])
+def test_checkpointing_keywords_mean_every_block_in_any_spelling(value):
+    # the CLI passes its text through as it is, so "--checkpointing blocks" is the keyword too
+    assert Checkpointing.parse(value) == Checkpointing(frozenset(), True)
+
+
+@pytest.mark.parametrize("value", ["none", "off", "", " , ", ["none"], [], False])
+def test_checkpointing_keywords_for_none(value):
+    assert Checkpointing.parse(value) is None
+
+
+def test_checkpointing_comma_text_and_lists_agree():
+    assert Checkpointing.parse("layers.0, Block").targets == {"layers.0", "Block"}
+    assert Checkpointing.parse([" layers.0", "Block "]).targets == {"layers.0", "Block"}
+
+
+def test_checkpointing_keyword_with_names_is_refused():
+    with pytest.raises(MemoryConfigError) as info:
+        Checkpointing.parse("all,Linear")
+    assert "'all'" in info.value.what and "'Linear'" in info.value.what
+    assert info.value.fix and "alone" in info.value.fix
+
+
+class _Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.norm = nn.LayerNorm(8)
+
+    def forward(self, x):
+        return self.norm(self.fc(x).relu())
+
+
+class _Stack(nn.Module):
+    """Twelve blocks (layers.0 .. layers.11), a head, a module registered twice and one never called."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList([_Block() for _ in range(12)])
+        self.head = nn.Linear(8, 2)
+        self.out = self.head  # a second name of the head
+        self.unused = nn.Linear(8, 8)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return self.head(x)
+
+
+def _refused(checkpointing, train=True) -> MemoryConfigError:
+    with pytest.raises(MemoryConfigError) as info:
+        netcensus.profile(_Stack(), input_size=(2, 8), train=train, checkpointing=checkpointing)
+    error = info.value
+    assert error.exit_code == 2 and error.where == "_Stack"
+    assert "\n" not in str(error)
+    return error
+
+
+def test_checkpointing_a_path_that_does_not_exist_is_refused_with_close_matches():
+    error = _refused(["layers.99"])
+    assert "'layers.99'" in error.what and "matches no module" in error.what
+    assert "did you mean 'layers.9'" in error.fix
+    # the fix lists the kinds of names that are valid, from this model
+    assert "'layers.0', 'layers.1'" in error.fix and "'_Block'" in error.fix and "'all'" in error.fix
+    assert "ModuleList" not in error.fix  # a container has no forward to checkpoint
+
+
+def test_checkpointing_refused_before_the_trace_also_for_inference():
+    error = _refused("layers.99", train=False)
+    assert "'layers.99'" in error.what
+
+
+@pytest.mark.parametrize("target,hint", [
+    ("_Blok", "did you mean '_Block'"),
+    ("torch.nn.Linear", "did you mean 'Linear'"),
+    ("_Stack", "is the model itself"),
+    ("out", "another name of 'head'"),
+])
+def test_checkpointing_hints_for_near_misses(target, hint):
+    error = _refused([target])
+    assert repr(target) in error.what
+    assert hint in error.fix
+
+
+def test_checkpointing_names_every_unmatched_target():
+    error = _refused("layers.1,nosuch,layers.99")
+    assert "targets 'layers.99', 'nosuch' match no module" in error.what
+    assert "'layers.1'" not in error.what
+
+
+def test_checkpointing_on_a_model_without_submodules():
+    with pytest.raises(MemoryConfigError) as info:
+        netcensus.profile(nn.Linear(4, 3), input_size=(2, 4), train=True, checkpointing="x")
+    assert "'x'" in info.value.what and "no submodules" in info.value.fix
+
+
+def test_check_targets_takes_plain_module_lists():
+    modules = [("", "Net"), ("h", "ModuleList"), ("h.0", "Block"), ("h.1", "Block")]
+    check_targets(Checkpointing.parse("h.0,Block"), modules)
+    check_targets(Checkpointing.parse("all"), modules)
+    check_targets(None, modules)
+    with pytest.raises(MemoryConfigError, match="'h.2'"):
+        check_targets(Checkpointing.parse("h.2"), modules, model="Net")
+
+
+@pytest.mark.parametrize("checkpointing", ["all", "blocks", ["all"], "layers.3,_Block", [_Block], "Linear"])
+def test_checkpointing_valid_forms_still_checkpoint(checkpointing):
+    p = netcensus.profile(_Stack(), input_size=(2, 8), train=True, checkpointing=checkpointing)
+    assert p.memory.checkpointed
+    assert not [n for n in p.notes if n.startswith("checkpointing")]
+
+
+def test_checkpointing_that_selects_nothing_says_so():
+    p = netcensus.profile(_Stack(), input_size=(2, 8), train=True, checkpointing=["unused"])
+    assert p.memory.checkpointed == ()
+    assert any("'unused' never ran" in n for n in p.notes)
+    q = netcensus.profile(nn.Sequential(nn.Linear(4, 4), nn.ReLU()), input_size=(2, 4), train=True,
+                          checkpointing="all")
+    assert q.memory.checkpointed == ()
+    assert any("checkpointing 'all': the model has no blocks" in n for n in q.notes)
 
 
 def test_pure_low_precision_needs_low_precision_parameters():

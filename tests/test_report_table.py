@@ -156,3 +156,18 @@ def test_units_convention_is_stated(alex):
 
 def test_str_is_still_the_table(alex):
     assert str(alex) == alex.table()
+
+
+@pytest.mark.parametrize("options,fragment", [({"depth": -2}, "got -2"), ({"depth": True}, "got True"),
+                                              ({"width": -3}, "got -3"), ({"width": 0}, "got 0")])
+def test_render_and_table_refuse_a_negative_depth_or_width(alex, options, fragment):
+    from netcensus.report.render import FormatError
+
+    with pytest.raises(FormatError, match=fragment):
+        alex.render("table", **options)
+    with pytest.raises(FormatError, match=fragment):
+        alex.table(**options)
+
+
+def test_depth_minus_one_is_still_the_profiles_own_depth(alex):
+    assert alex.table(-1) == alex.table(alex.depth) == alex.render("table", depth=-1)

@@ -29,6 +29,7 @@ from .memory import (
     trace_contexts,
 )
 from .memory import fit as memory_fit
+from .memory.checkpoint import blocks, check_targets
 from .memory.params import itemsize
 from .profile import Profile
 from .report.units import shape
@@ -90,6 +91,10 @@ def profile(
                         fix="pass the model object (an nn.Module instance)")
     if mode not in (None, "eval", "train"):
         raise SpecError(f"mode must be 'eval', 'train' or None, got {mode!r}")
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise SpecError(f"depth must be a level >= 0 (0: the model alone, 1: its children, ...) or None "
+                        f"for every level, got {depth!r}",
+                        fix="give depth=0 or more, or depth=None for every level (CLI: --depth N, or --all)")
     if kv_context is not None and (isinstance(kv_context, bool) or not isinstance(kv_context, int)
                                    or kv_context < 0):
         raise SpecError(f"kv_context must be a number of tokens >= 0, got {kv_context!r}",
@@ -104,6 +109,8 @@ def profile(
     policy = Precision.parse(precision if precision is not None else _model_precision(model))
     optimizer_spec = OptimizerSpec.parse(optimizer)
     checkpoint_spec = Checkpointing.parse(checkpointing)
+    check_targets(checkpoint_spec, ((p, type(m).__name__) for p, m in model.named_modules()),
+                  model=type(model).__name__, aliases=_module_aliases(model))
     sharding = Sharding.parse(shard, devices)
     args, kwargs, described = _build_inputs(inputs, input_size, dtype, device)
     if input_kwargs:
@@ -154,6 +161,7 @@ def profile(
         for group in params.aliased:
             notes.append(f"aliased: {', '.join(group)} are distinct parameters sharing one storage; "
                          "counted once each, as model.parameters() does")
+    notes.extend(_checkpointing_notes(checkpoint_spec, trace))
     never = [r.name for r in rows if r.not_called]
     if never:
         notes.append(f"not called in the trace: {', '.join(never[:8])}" + (" ..." if len(never) > 8 else ""))
@@ -175,6 +183,40 @@ def profile(
         error.profile = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+def _module_aliases(model: nn.Module) -> dict[str, str]:
+    """Second and later names of modules registered under several names -> the first name (the one
+    ``named_modules()`` and the trace use)."""
+    first: dict[int, str] = {}
+    aliases: dict[str, str] = {}
+    for path, m in model.named_modules(remove_duplicate=False):
+        if id(m) in first:
+            if path != first[id(m)]:
+                aliases[path] = first[id(m)]
+        else:
+            first[id(m)] = path
+    return aliases
+
+
+def _checkpointing_notes(spec: Checkpointing | None, trace: Any) -> list[str]:
+    """What a checkpointing choice that names real modules still left out: modules that never ran in
+    the traced forward, or ``"all"`` on a model without blocks (nothing to checkpoint then)."""
+    if spec is None or not trace.train or trace.backward_start is None:
+        return []
+    calls = [c for c in trace.calls if c.path]
+    if spec.all_blocks:
+        if blocks(calls):
+            return []
+        return ["checkpointing 'all': the model has no blocks (numbered children such as layers.0 of a "
+                "container with at least two of one class), so nothing is checkpointed; name the modules "
+                "to checkpoint by path or class name instead"]
+    ran = {c.path for c in calls} | {c.type for c in calls}
+    idle = sorted(t for t in spec.targets if t not in ran)
+    if not idle:
+        return []
+    return [f"checkpointing: {', '.join(repr(t) for t in idle)} never ran in the traced forward, so "
+            f"nothing is checkpointed for {'it' if len(idle) == 1 else 'them'}"]
 
 
 def _model_precision(model: nn.Module) -> str:

@@ -129,8 +129,10 @@ def _run(args: argparse.Namespace) -> int:
     from .errors import SpecError
     from .examples import ALEXNET_INPUT
     from .load import load, split_pairs
+    from .report.cli import check_display_args
     from .spec import InputSpec, parse_dtype, parse_input
 
+    check_display_args(args)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     spec = args.model or EXAMPLE
@@ -180,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
         "depth": None if args.all else args.depth, "strict": args.strict,
         "optimizer": None if args.optimizer.lower() == "none" else args.optimizer,
         "precision": args.precision, "shard": args.shard, "devices": args.devices,
-        "checkpointing": _checkpointing(args.checkpointing), "kv_context": args.kv_context,
+        "checkpointing": args.checkpointing, "kv_context": args.kv_context,
         "input_kwargs": extra or None,
     }
     if args.fit is not None:
@@ -239,12 +241,6 @@ def _tensor_json(loaded) -> dict:  # type: ignore[no-untyped-def]
         "total_elements": loaded.total_elements, "total_bytes": loaded.total_bytes,
         "bytes_by_dtype": loaded.bytes_by_dtype(),
     }
-
-
-def _checkpointing(text: str | None) -> str | list[str] | None:
-    if text is None or text == "all":
-        return text
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def main() -> None:

@@ -153,8 +153,10 @@ class Profile:
     def table(self, depth: int | None = -1, memory_columns: bool | None = None, **options: Any) -> str:
         """The terminal table. ``depth=-1``: the profile's default depth (None: every level).
         ``options``: ``columns``, ``sort``, ``expand``, ``width`` (see :func:`netcensus.report.render`)."""
+        from .report.render import check_display
         from .report.table import render_table
 
+        check_display(depth, options.get("width"))
         return render_table(self, self.depth if depth == -1 else depth, memory_columns, **options)
 
     def explain(self) -> str:

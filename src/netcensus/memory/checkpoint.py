@@ -22,13 +22,21 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from difflib import get_close_matches
+from typing import NamedTuple
 
 from ..trace.events import ModuleCall, Trace
 from .choices import Checkpointing
+from .errors import MemoryConfigError
 from .timeline import Life, _metas
 
 
-def blocks(calls: Iterable[ModuleCall]) -> set[str]:
+class _Module(NamedTuple):
+    path: str
+    type: str
+
+
+def blocks(calls: Iterable[ModuleCall | _Module]) -> set[str]:
     """Paths of the *blocks*: outermost numbered children (``h.0``, ``layers.3``) of a container whose
     numbered children include at least two of the same class."""
     by_parent: dict[tuple[str, str], list[str]] = {}
@@ -42,6 +50,76 @@ def blocks(calls: Iterable[ModuleCall]) -> set[str]:
             by_parent.setdefault((parent, c.type), []).append(c.path)
     found = {p for paths in by_parent.values() if len(paths) >= 2 for p in paths}
     return {p for p in found if not any(p.startswith(q + ".") for q in found)}
+
+
+def check_targets(spec: Checkpointing | None, modules: Iterable[tuple[str, str]], *, model: str | None = None,
+                  aliases: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`MemoryConfigError` when a target of ``spec`` names no module of the model.
+
+    ``modules``: ``(path, class name)`` of every module, the root with path ``""``, as
+    ``model.named_modules()`` lists them (the paths the trace records); ``aliases``: the other names of
+    modules registered under several names -> the name the trace records. A target matches a module
+    whose path or class name it equals. The root cannot be checkpointed (the selection is of its
+    submodules' calls), so its class name alone matches nothing. ``"all"`` matches whatever blocks
+    there are. The message names every unmatched target, close matches, and the names that are valid.
+    """
+    if spec is None or spec.all_blocks:
+        return
+    listed = [_Module(p, t) for p, t in modules]
+    subs = [m for m in listed if m.path]
+    paths = {m.path for m in subs}
+    types = {m.type for m in subs}
+    unmatched = sorted(t for t in spec.targets if t not in paths and t not in types)
+    if not unmatched:
+        return
+    root = next((m.type for m in listed if not m.path), None)
+    aliases = aliases or {}
+    names = sorted(paths | types)
+    hints = []
+    for target in unmatched:
+        if target in aliases:
+            hints.append(f"{target!r} is another name of {aliases[target]!r}, the name it is traced under: "
+                         f"use {aliases[target]!r}.")
+            continue
+        if target == root:
+            hints.append(f"{target!r} is the model itself, which cannot be checkpointed: "
+                         "name its submodules.")
+            continue
+        close = get_close_matches(target, names, n=3, cutoff=0.6)
+        last = target.rpartition(".")[2]  # torch.nn.Linear -> Linear
+        if last != target and last in types and last not in close:
+            close.insert(0, last)
+        if close:
+            hints.append(f"for {target!r}, did you mean {' or '.join(repr(c) for c in close)}?")
+    block_paths = blocks(subs)
+    found = [m for m in subs if m.path in block_paths]
+    runs = [m for m in subs if m.type not in _CONTAINERS]  # containers have no forward to checkpoint
+    example_paths = [m.path for m in found] or [m.path for m in runs if "." not in m.path]
+    example_types = list(dict.fromkeys([m.type for m in found] + [m.type for m in runs]))
+    valid = []
+    if example_paths:
+        valid.append("by path (" + _some(example_paths, 3) + ")")
+    if example_types:
+        valid.append("by class name (" + _some(example_types, 5) + ")")
+    if not runs:
+        how = "this model has no submodules to checkpoint: drop the checkpointing choice"
+    else:
+        how = "name modules " + " or ".join(valid) + ", or pass 'all' for every block"
+        if not found:
+            how += (" (this model has none: a block is a numbered child, such as layers.0, of a container "
+                    "with at least two of one class)")
+    which = "target" if len(unmatched) == 1 else "targets"
+    raise MemoryConfigError(
+        f"checkpointing {which} {', '.join(repr(t) for t in unmatched)} "
+        f"match{'es' if len(unmatched) == 1 else ''} no module path or class name of the model",
+        where=model, fix=" ".join(hints + [how[0].upper() + how[1:] if hints else how]))
+
+
+_CONTAINERS = frozenset({"ModuleList", "ModuleDict", "ParameterList", "ParameterDict"})
+
+
+def _some(items: list[str], n: int) -> str:
+    return ", ".join(repr(i) for i in items[:n]) + (", ..." if len(items) > n else "")
 
 
 def selected_calls(trace: Trace, spec: Checkpointing) -> list[ModuleCall]:

@@ -133,13 +133,19 @@ class OptimizerSpec:
         return text
 
 
+_CHECKPOINT_KEYWORDS = {"all": True, "blocks": True, "none": False, "off": False}
+"""Words that stand for a choice rather than a module: every block (True), or no checkpointing."""
+
+
 @dataclass(frozen=True)
 class Checkpointing:
     """Which module calls run under activation checkpointing (non-reentrant ``torch.utils.checkpoint``).
 
-    ``targets`` holds module class names and/or module paths; the special value ``"all"`` means every
-    *block*: the outermost modules that are numbered children of a container (``layers.0``,
-    ``layers.1``...) repeated with the same class at least twice (transformer layers, ResNet blocks).
+    ``targets`` holds module class names and/or module paths; the special value ``"all"`` (or
+    ``"blocks"``) means every *block*: the outermost modules that are numbered children of a container
+    (``layers.0``, ``layers.1``...) repeated with the same class at least twice (transformer layers,
+    ResNet blocks); ``"none"``/``"off"`` mean no checkpointing. ``parse`` checks the form only; whether
+    the names match modules of a model is :func:`netcensus.memory.checkpoint.check_targets`' question.
     """
 
     targets: frozenset[str]
@@ -154,22 +160,31 @@ class Checkpointing:
         if value is True:
             return cls(frozenset(), True)
         if isinstance(value, str):
-            if value.strip().lower() in ("all", "blocks"):
-                return cls(frozenset(), True)
-            if value.strip().lower() in ("", "none", "off"):
-                return None
             items = [v.strip() for v in value.split(",") if v.strip()]
-        else:
+        elif isinstance(value, Iterable):
             items = []
             for v in value:
                 if isinstance(v, type):
                     items.append(v.__name__)
                 elif isinstance(v, str):
-                    items.append(v)
+                    if v.strip():
+                        items.append(v.strip())
                 else:
                     raise MemoryConfigError(
                         f"checkpointing targets must be module class names or paths, got {v!r}",
                         fix="pass None, 'all', or a set such as {'LlamaDecoderLayer'} or {'model.layers.0'}")
+        else:
+            raise MemoryConfigError(
+                f"checkpointing must be None, 'all', or module class names or paths, got {value!r}",
+                fix="pass None, 'all', or a set such as {'LlamaDecoderLayer'} or {'model.layers.0'}")
+        keywords = [v for v in items if v.lower() in _CHECKPOINT_KEYWORDS]
+        if keywords:
+            if len(items) > 1:
+                raise MemoryConfigError(
+                    f"checkpointing {keywords[0]!r} cannot be combined with module names "
+                    f"({', '.join(repr(v) for v in items if v not in keywords)})",
+                    fix="pass 'all' alone for every block, or only module class names and/or paths")
+            return cls(frozenset(), True) if _CHECKPOINT_KEYWORDS[keywords[0].lower()] else None
         if not items:
             return None
         return cls(frozenset(items), False)

@@ -67,6 +67,22 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
              "pip install 'netcensus[plot]')")
 
 
+def check_display_args(args: argparse.Namespace) -> None:
+    """Refuse a ``--depth`` below 0 and a ``--width`` below 1 (``SpecError``), before any work is done:
+    argparse takes any integer, and a negative depth or width would otherwise pass silently."""
+    from ..errors import SpecError
+
+    depth = getattr(args, "depth", None)
+    if depth is not None and depth < 0:
+        raise SpecError(f"--depth must be 0 or more (0: the model alone, 1: its children, ...), got {depth}",
+                        fix="give --depth 0 or more, or --all for every level")
+    width = getattr(args, "width", None)
+    if width is not None and width < 1:
+        raise SpecError(f"--width must be a number of characters >= 1, got {width}",
+                        fix="give --width N with N >= 1 (e.g. --width 100), or leave it out: the table "
+                            "then fits the terminal, and is never cut in a pipe or a file")
+
+
 def _depth(args: argparse.Namespace, profile: Profile) -> int | None:
     if getattr(args, "all", False):
         return None
@@ -203,6 +219,7 @@ def main_show(argv: Sequence[str] | None = None) -> int:
     """``netcensus show FILE.json [options]``; the exit status."""
     args = build_show_parser().parse_args(argv)
     try:
+        check_display_args(args)
         emit(load_profile(args.file), args)
         return 0
     except Exception as exc:
@@ -257,6 +274,7 @@ def main_diff(argv: Sequence[str] | None = None) -> int:
 
     args = build_diff_parser().parse_args(argv)
     try:
+        check_display_args(args)
         a, b = _side(args.a, args), _side(args.b, args)
         depth = None if args.all else args.depth
         fmt = args.format or (format_for_path(args.output) if args.output else "table")

@@ -30,12 +30,22 @@ def format_for_path(path: str) -> str:
                       f"{', '.join(EXTENSIONS)} or give --format")
 
 
+def check_display(depth: int | None, width: int | None = None) -> None:
+    """``depth``: None (every level), -1 (the profile's default) or a level >= 0; ``width``: None or >= 1."""
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < -1):
+        raise FormatError(f"depth must be a level >= 0, None for every level or -1 for the profile's "
+                          f"default, got {depth!r}")
+    if width is not None and (isinstance(width, bool) or not isinstance(width, int) or width < 1):
+        raise FormatError(f"width must be a number of characters >= 1 or None, got {width!r}")
+
+
 def render(profile: Profile, fmt: str = "table", *, depth: int | None = -1,
            memory_columns: bool | None = None, columns: str | Sequence[str] | None = None,
            sort: str | None = None, expand: bool = False,
            width: int | None = None, style: Style = PLAIN, explain: bool = False, by_op: bool = False) -> str:
     """``profile`` in ``fmt`` (``table``, ``json``, ``csv``, ``md`` or ``html``). ``depth=-1`` is the
     profile's own default depth. ``explain`` and ``by_op`` replace the table (text format only)."""
+    check_display(depth, width)
     if depth == -1:
         depth = profile.depth
     if fmt == "table":
