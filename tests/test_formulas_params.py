@@ -1,8 +1,9 @@
 """Parameter formulas and layer descriptions, checked against independent oracles.
 
-Oracles: closed forms written here with their arithmetic in a comment, and ``sum(p.numel())`` over
-the module's own parameters for many randomly drawn hyper-parameters (modules built on the meta
-device, so no memory is allocated). Every formula's ``numbers`` text must also evaluate to its value.
+Oracles: closed forms written here (AlexNet's in tests/alexnet_layers.py) with their arithmetic in a
+comment, and ``sum(p.numel())`` over the module's own parameters for many randomly drawn
+hyper-parameters (modules built on the meta device, so no memory is allocated). Every formula's
+``numbers`` text must also evaluate to its value.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 
 import pytest
 import torch
+from alexnet_layers import LAYERS, notebook_alexnet, of_kind
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -42,49 +44,24 @@ def check(m: nn.Module) -> Formula:
     return f
 
 
-# --- AlexNet from the seed notebook ---------------------------------------------------------------
-
-def alexnet() -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(1, 96, kernel_size=11, stride=4, padding=1), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(96, 256, kernel_size=5, padding=2), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(256, 384, kernel_size=3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 384, kernel_size=3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Flatten(),
-        nn.Linear(6400, 4096), nn.ReLU(), nn.Dropout(p=0.5),
-        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(p=0.5),
-        nn.Linear(4096, 10),
-    ).to(META)
-
-
-ALEXNET_PARAMS = [
-    11_712,      # (11*11*1 + 1)*96
-    614_656,     # (5*5*96 + 1)*256
-    885_120,     # (3*3*256 + 1)*384
-    1_327_488,   # (3*3*384 + 1)*384
-    884_992,     # (3*3*384 + 1)*256
-    26_218_496,  # 6400*4096 + 4096
-    16_781_312,  # 4096*4096 + 4096
-    40_970,      # 4096*10 + 10
-]
-
+# --- AlexNet from the seed notebook (its layer table: tests/alexnet_layers.py) -----------------------
 
 def test_alexnet_layers_match_closed_forms() -> None:
-    net = alexnet()
+    net = notebook_alexnet(META)
+    assert [type(m) for m in net] == [layer.kind for layer in LAYERS]
+    for m, layer in zip(net, LAYERS):  # layers without a formula have no parameters of their own
+        assert (check(m).value if param_formula(m) is not None else own_numel(m)) == layer.params, layer.path
     counted = [check(m).value for m in net if param_formula(m) is not None]
-    assert counted == ALEXNET_PARAMS
+    assert counted == [layer.params for layer in of_kind(nn.Conv2d, nn.Linear)]
     assert sum(counted) == 46_764_746 == sum(p.numel() for p in net.parameters())
 
 
 def test_alexnet_notebook_error_is_the_linear_biases() -> None:
     # the notebook counts in*out for Linear and prints 46,756,544; the difference is the bias terms
-    net = alexnet()
+    net = notebook_alexnet(META)
     biases = [dict(check(m).terms)["bias"] for m in net if isinstance(m, nn.Linear)]
-    assert biases == [4096, 4096, 10]
+    # a Linear's params less its MACs: in*out + out - in*out = out, its bias
+    assert biases == [layer.params - layer.macs for layer in of_kind(nn.Linear)] == [4096, 4096, 10]
     assert 46_764_746 - sum(biases) == 46_756_544
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+from alexnet_layers import INPUT, LAYERS, notebook_alexnet, of_kind
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -86,35 +87,25 @@ def check_smallest(m: nn.Module, shapes: tuple[Shape, ...], msg: str) -> None:
             assert real_shape(m, tuple(y), *shapes[1:]) is None, (m, y, msg)
 
 
-# --- AlexNet from the seed notebook ---------------------------------------------------------------
+# --- AlexNet from the seed notebook (its layer table: tests/alexnet_layers.py) -----------------------
 
 def test_alexnet_spatial_sizes_on_224() -> None:
-    net = nn.Sequential(
-        nn.Conv2d(1, 96, kernel_size=11, stride=4, padding=1), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(96, 256, kernel_size=5, padding=2), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(256, 384, kernel_size=3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 384, kernel_size=3, padding=1), nn.ReLU(),
-        nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Flatten(),
-        nn.Linear(6400, 4096), nn.ReLU(), nn.Dropout(p=0.5),
-        nn.Linear(4096, 4096), nn.ReLU(), nn.Dropout(p=0.5),
-        nn.Linear(4096, 10),
-    )
-    shape: Shape = (1, 1, 224, 224)
+    net = notebook_alexnet()
+    assert [type(m) for m in net] == [layer.kind for layer in LAYERS]
+    shape: Shape = INPUT
     sizes = []
-    for m in net:
+    for m, layer in zip(net, LAYERS):
         sf = shape_formula(m, (shape,))
         assert sf is not None, m
         shape = sf.shape
+        assert shape == layer.out, layer.path
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d)):
             sizes.append(shape[2])
     # conv1: floor((224 + 2 - 10 - 1)/4) + 1 = 54; pool: floor((54 - 3)/2) + 1 = 26; conv2 keeps 26;
     # pool -> 12; three 3x3 p=1 convs keep 12; pool: floor((12 - 3)/2) + 1 = 5; 256*5*5 = 6400
-    assert sizes == [54, 26, 26, 12, 12, 12, 12, 5]
-    assert shape == (1, 10)
+    # (the table: tests/alexnet_layers.py)
+    assert sizes == [layer.out[2] for layer in of_kind(nn.Conv2d, nn.MaxPool2d)]
+    assert shape == LAYERS[-1].out  # (1, 10)
 
 
 def test_conv_dim_formula_text() -> None:

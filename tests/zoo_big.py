@@ -10,11 +10,16 @@ place), frozen parameters, parameters that are neither weight nor bias, modules 
 and dataclass outputs, lazy modules already materialised, the model's own hooks of every kind, weight
 norm and other parametrizations, and models that keep Python state in their forward.
 
+Models that tests/models.py already defines are reused from there (one definition per model): as they
+are, or subclassed where this zoo needs more of them (each such class says what and why).
+
 The transformers builders import transformers lazily through ``pytest.importorskip``.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +32,12 @@ from torch import nn
 from torch.nn.utils import parametrizations, parametrize
 
 from netcensus import TraceError
+
+_TESTS = os.path.dirname(os.path.abspath(__file__))
+if _TESTS not in sys.path:  # loaded by file path, as ``python -m netcensus tests/zoo_big.py:Name`` does
+    sys.path.insert(0, _TESTS)
+import models  # noqa: E402 - tests/models.py, found through the path set just above
+from models import TiedLM  # noqa: E402 - as it is; the CLI rows name it as zoo_big:TiedLM
 
 
 def _seeded(seed: int = 0) -> torch.Generator:
@@ -195,55 +206,37 @@ class GRUWithCell(nn.Module):
 # -- weights: tied, shared, frozen, custom, buffers -----------------------------------------------
 
 
-class TiedLM(nn.Module):
-    """An embedding and an output head that are one tensor."""
+class SharedSubmodule(models.SharedSubmodule):
+    """models.SharedSubmodule (one submodule under two names), plus one module called ten times: the
+    case ``shared_and_called_10x`` puts aliasing and a long run of calls of one module in one model."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.embed = nn.Embedding(30, 8)
-        self.mix = nn.Linear(8, 8)
-        self.head = nn.Linear(8, 30, bias=False)
-        self.head.weight = self.embed.weight
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.head(torch.tanh(self.mix(self.embed(ids))))
-
-
-class SharedSubmodule(nn.Module):
-    """The same submodule registered under two names, and one module called ten times."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.first = nn.Linear(6, 6)
-        self.alias = self.first
-        self.step = nn.Linear(6, 6)
-        self.out = nn.Linear(6, 2)
+        self.step = nn.Linear(4, 4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.alias(self.first(x))
+        x = self.second(self.first(x))
         for _ in range(10):
             x = torch.tanh(self.step(x))
-        return self.out(x)
+        return self.last(x)
 
 
-class FrozenParts(nn.Module):
-    """A frozen backbone (BatchNorm in eval mode inside a model in train mode) and a trained head;
-    one parameter of the head is frozen too."""
+class FrozenParts(models.FrozenBackbone):
+    """models.FrozenBackbone (a frozen backbone and a trained head), plus what this zoo checks on top:
+    the backbone's BatchNorm in eval mode inside a model in train mode, and one parameter of the head
+    frozen too."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.backbone = nn.Sequential(nn.Conv2d(3, 6, 3), nn.BatchNorm2d(6), nn.ReLU())
-        self.backbone.requires_grad_(False)
-        self.head = nn.Linear(6, 3)
         self.head.bias.requires_grad_(False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(x).mean((2, 3)))
 
     def configure(self) -> None:
         self.backbone.eval()
 
 
+# Kept apart from models.CustomParams on purpose: this one adds a ParameterList, a ParameterDict and Python
+# config, and holds no constant values (models' scale is all ones, pos all zeros), so the byte-for-byte
+# untouched check would see a parameter reset to ones or zeros; test_census counts models' tensors exactly.
 class CustomParams(nn.Module):
     """Parameters that are neither weight nor bias: on the root, in a ParameterList and a
     ParameterDict, frozen or not; Python values the forward reads."""
@@ -330,13 +323,9 @@ class Routed(nn.Module):
 # -- inputs and outputs ---------------------------------------------------------------------------
 
 
-class DictIO(nn.Module):
-    """Keyword inputs in; a dict holding a tuple, a list and a None out."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.a = nn.Linear(4, 3)
-        self.b = nn.Linear(5, 3)
+class DictIO(models.DictIO):
+    """models.DictIO (keyword inputs in, a dict out) with more in the dict: a tuple, a list, a None and
+    a plain int, the output structures the untouched check walks."""
 
     def forward(self, left: torch.Tensor, right: torch.Tensor | None = None) -> dict[str, Any]:
         y = self.a(left)
@@ -346,20 +335,19 @@ class DictIO(nn.Module):
 
 @dataclass
 class Output:
+    """models.Output has ``aux`` where this has ``loss``: a training trace seeds its backward from an
+    output's ``loss`` field, which is what the case ``dataclass_out`` exercises here."""
+
     logits: torch.Tensor
     hidden: tuple[torch.Tensor, ...]
     loss: torch.Tensor | None = None
 
 
-class DataclassOut(nn.Module):
-    """A dataclass output with a ``loss`` the training trace seeds its backward from."""
+class DataclassOut(models.DataclassOut):
+    """models.DataclassOut, returning an :class:`Output` with a ``loss`` the training trace seeds its
+    backward from."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.proj = nn.Linear(6, 6)
-        self.cls = nn.Linear(6, 3)
-
-    def forward(self, x: torch.Tensor) -> Output:
+    def forward(self, x: torch.Tensor) -> Output:  # type: ignore[override]
         h = self.proj(x)
         logits = self.cls(h)
         return Output(logits, (x, h), loss=logits.square().mean())
@@ -620,13 +608,11 @@ class SelfRecursive(nn.Module):
         return self(x)
 
 
-class TwoInputs(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.a = nn.Linear(4, 3)
-        self.b = nn.Linear(5, 3)
+class TwoInputs(models.DictIO):
+    """models.DictIO's layers with ``right`` required (the catalogue's ``missing_input`` row needs a
+    forward(left, right) that cannot be called with one input) and a plain tensor out."""
 
-    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return self.a(left) + self.b(right)
 
 
@@ -718,8 +704,8 @@ ZOO: list[Case] = [
     Case("rnn", RNNTagger, lambda: (_randn(2, 5, 6),)),
     Case("lstm_proj_bidir", LSTMEncoder, lambda: (_randn(2, 4, 5),)),
     Case("gru", GRUWithCell, lambda: (_randn(2, 4, 4),)),
-    Case("tied_lm", TiedLM, lambda: (_ids(2, 5, vocab=30),)),
-    Case("shared_and_called_10x", SharedSubmodule, lambda: (_randn(3, 6),)),
+    Case("tied_lm", lambda: TiedLM(vocab=30, dim=8), lambda: (_ids(2, 5, vocab=30),)),
+    Case("shared_and_called_10x", SharedSubmodule, lambda: (_randn(3, 4),)),
     Case("frozen_parts", FrozenParts, lambda: (_randn(2, 3, 6, 6),)),
     Case("custom_params", CustomParams, lambda: (_randn(2, 4, 6),)),
     Case("plain_tensor_attribute", PlainTensorAttribute, lambda: (_randn(2, 4, 6),), raises_meta=TraceError),
