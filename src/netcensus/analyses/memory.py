@@ -26,10 +26,10 @@ from ..memory.choices import Checkpointing, OptimizerSpec, Precision
 from ..memory.errors import MemoryConfigError
 from ..memory.optimizer import OptimizerState, optimizer_state
 from ..memory.params import ParamInfo, distinct_bytes
-from ..memory.result import Assumption, MemoryResult, ModuleMemory, PeakPoint
 from ..memory.sharding import Sharding, model_states, per_device
 from ..memory.timeline import Life, Series, alive_at_end, lifetimes
 from ..report.units import nbytes as fmt_bytes
+from ..results.memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
 from ..trace.events import Trace
 
 __all__ = ["analyze_memory"]

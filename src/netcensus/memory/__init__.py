@@ -7,9 +7,12 @@
 * :mod:`.autocast`, :mod:`.attention`, :mod:`.setup`: what to pass to ``trace_model(contexts=...)``;
 * :mod:`.timeline`: storage lifetimes and live bytes over the trace;
 * :mod:`.checkpoint`: activation checkpointing from a trace made without it;
-* :mod:`.kv_cache`: KV cache of decoder models; :mod:`.fit`, :mod:`.budget`: what fits a budget.
+* :mod:`.kv_cache`: KV cache of decoder models; :mod:`.fit`, :mod:`.budget`: what fits a budget;
+* :mod:`netcensus.results.memory`, :mod:`netcensus.results.kv_cache`: the result classes (torch-free,
+  re-exported here).
 """
 
+from ..results.memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
 from .budget import parse_bytes
 from .choices import Checkpointing, OptimizerSpec, Precision
 from .errors import MemoryConfigError
@@ -17,7 +20,6 @@ from .fit import FitResult, fit
 from .kv_cache import KVCache, KVLayer, kv_cache
 from .optimizer import OptimizerState, optimizer_state
 from .params import ParamInfo, param_infos
-from .result import Assumption, MemoryResult, ModuleMemory, PeakPoint
 from .setup import low_precision_parameters, trace_contexts
 from .sharding import ModelStates, Sharding, ShardStrategy, model_states
 

@@ -16,33 +16,12 @@ self-attention; encoder-decoder models need their own reading.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..results.kv_cache import KVCache, KVLayer
 from ..trace.events import OpEvent, TensorMeta, Trace
 from .params import itemsize
 
 _COPIES = ("aten.clone", "aten._unsafe_view", "aten.repeat_interleave", "aten.index_select", "aten.repeat",
            "aten.expand_copy", "aten.contiguous")
-
-
-@dataclass(frozen=True)
-class KVLayer:
-    module: str
-    kv_heads: int
-    head_dim_k: int
-    head_dim_v: int
-    dtype: str
-    bytes: int
-
-
-@dataclass(frozen=True)
-class KVCache:
-    bytes: int
-    batch: int
-    context: int
-    layers: int
-    per_layer: tuple[KVLayer, ...]
-    formula: str
 
 
 def _allocator(trace: Trace) -> dict[int, OpEvent]:

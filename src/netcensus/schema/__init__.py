@@ -2,7 +2,10 @@
 
 ``to_dict(profile)`` gives plain JSON data (ints, strings, lists, dicts; tuples become lists);
 ``from_dict(data)`` rebuilds a Profile that every renderer accepts, without importing torch: the
-compute, memory and KV-cache results come back as the light twins of :mod:`.results`.
+compute, memory and KV-cache results come back as the analyses' own result classes (they live in the
+torch-free :mod:`netcensus.results`), with what the JSON does not keep left empty: a loaded
+``compute.modules`` is ``{}`` (the layer rows carry each module's figures) and ``compute.items`` is ``()``
+(one item per op call).
 
 Versioning: ``schema_version`` is ``"MAJOR.MINOR"``. A minor bump only adds keys (readers ignore keys
 they do not know); a major bump renames, removes or changes the meaning of a key, and ``from_dict``
@@ -15,7 +18,9 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
-from .results import ComputeSummary, KVCache, MemorySummary
+from ..results.compute import ComputeFigures, ComputeResult, Coverage, Figures, OpRow
+from ..results.kv_cache import KVCache, KVLayer
+from ..results.memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
 
 if TYPE_CHECKING:
     from ..profile import Profile
@@ -77,6 +82,53 @@ def check_version(data: dict[str, Any]) -> str:
     return version
 
 
+def _pick(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of ``data`` that are fields of ``cls`` (a newer minor schema version may add keys)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def _figures(data: dict[str, Any] | None) -> Figures:
+    return Figures(**_pick(Figures, data or {}))
+
+
+def _op_row(data: dict[str, Any]) -> OpRow:
+    d = _pick(OpRow, data)
+    d["figures"] = _figures(d.get("figures"))
+    d["causal"] = _figures(d.get("causal"))
+    d["modules"] = tuple(d.get("modules", ()))
+    return OpRow(**d)
+
+
+def _compute(data: dict[str, Any]) -> ComputeResult:
+    totals = data["totals"]
+    return ComputeResult(
+        totals=ComputeFigures(**{f.name: _figures(totals.get(f.name))
+                                 for f in dataclasses.fields(ComputeFigures)}),
+        modules={},  # not saved: the layer rows carry each module's figures
+        by_op=tuple(_op_row(r) for r in data.get("by_op", ())),
+        coverage=Coverage(**_pick(Coverage, data["coverage"])),
+        items=(),  # not saved: one item per op call
+        notes=tuple(data.get("notes", ())),
+    )
+
+
+def _memory(data: dict[str, Any]) -> MemoryResult:
+    d = _pick(MemoryResult, data)
+    d["peak_at"] = PeakPoint(**_pick(PeakPoint, d["peak_at"]))
+    d["checkpointed"] = tuple(d.get("checkpointed", ()))
+    d["modules"] = tuple(ModuleMemory(**_pick(ModuleMemory, m)) for m in d.get("modules", ()))
+    d["assumptions"] = tuple(Assumption(**_pick(Assumption, a)) for a in d.get("assumptions", ()))
+    d["notes"] = tuple(d.get("notes", ()))
+    return MemoryResult(**d)
+
+
+def _kv_cache(data: dict[str, Any]) -> KVCache:
+    d = _pick(KVCache, data)
+    d["per_layer"] = tuple(KVLayer(**_pick(KVLayer, x)) for x in d.get("per_layer", ()))
+    return KVCache(**d)
+
+
 def from_dict(data: dict[str, Any]) -> Profile:
     """Rebuild a Profile from :func:`to_dict`'s data (no torch needed)."""
     from ..profile import LayerRow, Profile
@@ -99,9 +151,9 @@ def from_dict(data: dict[str, Any]) -> Profile:
     kv = data.get("kv_cache")
     return Profile(
         layers=layers,
-        compute=None if compute is None else ComputeSummary.from_dict(compute),
-        memory=None if memory is None else MemorySummary.from_dict(memory),
-        kv_cache=None if kv is None else KVCache.from_dict(kv),
+        compute=None if compute is None else _compute(compute),
+        memory=None if memory is None else _memory(memory),
+        kv_cache=None if kv is None else _kv_cache(kv),
         **kwargs,
     )
 

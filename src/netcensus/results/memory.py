@@ -1,4 +1,5 @@
-"""The result of the memory analysis: plain, frozen, JSON-friendly data.
+"""The result of the memory analysis (:func:`netcensus.analyses.memory.analyze_memory`): plain, frozen,
+JSON-friendly data, re-exported by :mod:`netcensus.memory`.
 
 All figures are bytes (ints). With sharding, model-state figures and peaks are per device.
 """
