@@ -112,3 +112,54 @@ def test_choices_validate_themselves():
         optimizer_state([ParamInfo("w", (3,), "float32", True)], OptimizerSpec("adam", {"fused": True}))
     assert optimizer_state([ParamInfo("w", (3,), "float32", False)], "adam").device_bytes == 0
     assert OptimizerSpec.parse("SGD", momentum=0.9).describe() == "torch.optim.SGD(lr=0.1, momentum=0.9)"
+
+
+def _repeated() -> nn.Module:
+    # four identical blocks: many parameters, four distinct (shape, dtype) keys, as in a transformer
+    torch.manual_seed(0)
+    return nn.Sequential(*[nn.Sequential(nn.Linear(16, 16), nn.LayerNorm(16)) for _ in range(4)],
+                         nn.Linear(16, 5))
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+@pytest.mark.parametrize("name,cls,kwargs", CASES, ids=[c[0] for c in CASES])
+def test_representative_steps_give_what_stepping_every_parameter_gives(monkeypatch, name, cls, kwargs,
+                                                                       foreach):
+    # the estimate steps one parameter per distinct shape and scales the step's temporaries by the
+    # counts; with the shortcut switched off every parameter is stepped: all figures must be equal
+    from netcensus.memory import optimizer as module
+
+    infos = param_infos(_repeated())
+    spec = OptimizerSpec(name, {"foreach": foreach})
+    fast = optimizer_state(infos, spec)
+    monkeypatch.setattr(module, "_PER_PARAMETER", frozenset())
+    full = optimizer_state(infos, spec)
+    assert (fast.device_bytes, fast.host_bytes, fast.by_key, fast.step_temporaries) == \
+        (full.device_bytes, full.host_bytes, full.by_key, full.step_temporaries)
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd-momentum", "rmsprop"])
+def test_step_temporaries_of_repeated_shapes_equal_a_real_step(name, foreach):
+    model = _repeated()
+    cls, kwargs = {c[0]: (c[1], c[2]) for c in CASES}[name]
+    params = list(model.parameters())
+    opt = cls(params, foreach=foreach, **kwargs)
+
+    def step() -> None:
+        model(torch.randn(4, 16)).sum().backward()
+        opt.step()
+
+    step()  # the first step allocates the state
+    model(torch.randn(4, 16)).sum().backward()
+    before = params + [p.grad for p in params] + [v for s in opt.state.values() for v in s.values()
+                                                  if isinstance(v, torch.Tensor)]
+    mode = LiveStorages(before)
+    base = mode.current
+    with mode:
+        opt.step()
+    est = optimizer_state(param_infos(model), OptimizerSpec(name, {"foreach": foreach}))
+    # foreach: every op runs over all 14 parameters before the next, so the peak is the sum over
+    # parameters; a per-parameter loop frees each one's temporaries first (the largest one's peak)
+    assert est.step_temporaries == mode.peak - base
+    assert est.device_bytes + est.host_bytes == _real_state_bytes(opt)

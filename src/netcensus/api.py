@@ -136,8 +136,9 @@ def profile(
     policy = Precision.parse(precision if precision is not None else _model_precision(model))
     optimizer_spec = OptimizerSpec.parse(optimizer)
     checkpoint_spec = Checkpointing.parse(checkpointing)
-    check_targets(checkpoint_spec, ((p, type(m).__name__) for p, m in model.named_modules()),
-                  model=type(model).__name__, aliases=_module_aliases(model))
+    if checkpoint_spec is not None:  # (the module walk is only needed to check named targets)
+        check_targets(checkpoint_spec, ((p, type(m).__name__) for p, m in model.named_modules()),
+                      model=type(model).__name__, aliases=_module_aliases(model))
     sharding = Sharding.parse(shard, devices)
     args, kwargs, described = _build_inputs(inputs, input_size, dtype, device)
     if input_kwargs:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,17 +154,13 @@ def _run_torch(trainable: Sequence[ParamInfo], dtypes: Sequence[str], spec: Opti
             t.grad = torch.empty_like(t)
             metas.append(t)
         try:
-            opt = _first_step(cls, metas, kwargs)
+            opt, seed = _first_step(cls, metas, kwargs)
         except TypeError as exc:
             raise MemoryConfigError(f"torch.optim.{spec.torch_class} does not take these arguments: {exc}",
                                     fix="pass only keyword arguments its constructor accepts") from None
-        known = {t.untyped_storage()._cdata for t in metas}
-        known |= {t.grad.untyped_storage()._cdata for t in metas if t.grad is not None}
-        for s in opt.state.values():
-            known |= {v.untyped_storage()._cdata for v in s.values() if isinstance(v, torch.Tensor)}
-        recorder = _Liveness(known)
-        with recorder:
-            opt.step()
+        peak = _peak_by_parts(cls, kwargs, metas, seed) if seed is not None else None
+        if peak is None:
+            peak = _recorded_step(opt, metas)
         seen: set[int] = set()
         by_key: dict[str, int] = {}
         device = host = 0
@@ -177,7 +174,7 @@ def _run_torch(trainable: Sequence[ParamInfo], dtypes: Sequence[str], spec: Opti
     names = sorted(by_key)
     formula = f"{spec.describe()} run on meta tensors: " + ", ".join(names) if names else \
         f"{spec.describe()} keeps no state"
-    return OptimizerState(device, host, by_key, 0, recorder.peak, formula)
+    return OptimizerState(device, host, by_key, 0, peak, formula)
 
 
 #: torch.optim classes whose state is per parameter: after one step, a parameter's state depends only
@@ -186,9 +183,14 @@ _PER_PARAMETER = frozenset({"SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adama
                             "Adadelta", "Rprop"})
 
 
-def _first_step(cls: type, metas: list[torch.Tensor], kwargs: dict[str, Any]) -> Any:
+def _key(t: torch.Tensor) -> tuple[Any, ...]:
+    return tuple(t.shape), t.stride(), t.dtype
+
+
+def _first_step(cls: type, metas: list[torch.Tensor], kwargs: dict[str, Any]) -> tuple[Any, dict | None]:
     """An optimizer over ``metas`` in the state one ``step()`` leaves it in (the steady state the second,
-    measured step starts from).
+    measured step starts from), and, when that state was made from representatives, each distinct
+    (shape, stride, dtype)'s state after one step (else None).
 
     On meta tensors a step costs about a millisecond per parameter in PyTorch's Python meta kernels,
     and models repeat shapes (a transformer has a handful of distinct ones over hundreds of
@@ -201,14 +203,14 @@ def _first_step(cls: type, metas: list[torch.Tensor], kwargs: dict[str, Any]) ->
     if cls.__name__ not in _PER_PARAMETER or cls.__module__.split(".")[:2] != ["torch", "optim"]:
         opt = cls(metas, **kwargs)
         opt.step()
-        return opt
+        return opt, None
     first: dict[tuple[Any, ...], torch.Tensor] = {}
     for t in metas:
-        first.setdefault((tuple(t.shape), t.stride(), t.dtype), t)
+        first.setdefault(_key(t), t)
     if len(first) == len(metas):
         opt = cls(metas, **kwargs)
         opt.step()
-        return opt
+        return opt, None
     reps = list(first.values())
     seed = cls(reps, **kwargs)
     seed.step()
@@ -216,11 +218,68 @@ def _first_step(cls: type, metas: list[torch.Tensor], kwargs: dict[str, Any]) ->
     opt = cls(metas, **kwargs)
     if any(c is None for c in copies.values()):
         opt.step()
-        return opt
+        return opt, None
     for t in metas:
-        rep = first[(tuple(t.shape), t.stride(), t.dtype)]
+        rep = first[_key(t)]
         opt.state[t] = _copied_state(seed.state[rep]) if t is not rep else copies[id(rep)]
-    return opt
+    return opt, {key: seed.state[rep] for key, rep in first.items()}
+
+
+def _recorded_step(opt: Any, params: Sequence[torch.Tensor]) -> int:
+    """Peak bytes of the tensors ``opt.step()`` allocates beyond the parameters, gradients and state."""
+    known = {t.untyped_storage()._cdata for t in params}
+    known |= {t.grad.untyped_storage()._cdata for t in params if t.grad is not None}
+    for s in opt.state.values():
+        known |= {v.untyped_storage()._cdata for v in s.values() if isinstance(v, torch.Tensor)}
+    recorder = _Liveness(known)
+    with recorder:
+        opt.step()
+    return recorder.peak
+
+
+def _step_over(cls: type, kwargs: dict[str, Any],
+               entries: Sequence[tuple[tuple[Any, ...], Any]]) -> int | None:
+    """The recorded peak of a step over fresh parameters, one per ``(key, state)`` in ``entries``, each
+    starting from a copy of that state; None when a state cannot be copied exactly."""
+    params = []
+    for (shape, stride, dtype), _ in entries:
+        t = torch.nn.Parameter(torch.empty_strided(shape, stride, dtype=dtype, device="meta"))
+        t.grad = torch.empty_like(t)
+        params.append(t)
+    opt = cls(params, **kwargs)
+    for t, (_, state) in zip(params, entries):
+        copied = _copied_state(state)
+        if copied is None:
+            return None
+        opt.state[t] = copied
+    return _recorded_step(opt, params)
+
+
+def _peak_by_parts(cls: type, kwargs: dict[str, Any], metas: Sequence[torch.Tensor],
+                   seed: dict[tuple[Any, ...], Any]) -> int | None:
+    """The peak temporaries of one step over ``metas``, from steps over a few parameters, or None.
+
+    A multi-tensor (foreach) step runs every op over all parameters of one dtype before the next op,
+    so at its peak each parameter holds the temporaries a step over it alone holds at that point:
+    the peak is the sum, over parameters, of their lone peaks. That is measured, not assumed: the lone
+    peak of each distinct (shape, stride, dtype) is recorded, then a step over every one of them twice
+    must peak at exactly twice their sum (a per-parameter loop, which frees each parameter's
+    temporaries before the next, would not). Only then is the answer the count-weighted sum; with
+    several dtypes (grouped steps) or any mismatch, the full step is recorded instead.
+    """
+    if len({t.dtype for t in metas}) != 1:
+        return None
+    alone: dict[tuple[Any, ...], int] = {}
+    for key, state in seed.items():
+        peak = _step_over(cls, kwargs, [(key, state)])
+        if peak is None:
+            return None
+        alone[key] = peak
+    doubled = _step_over(cls, kwargs, [(key, state) for key, state in seed.items() for _ in range(2)])
+    if doubled is None or doubled != 2 * sum(alone.values()):
+        return None
+    counts = Counter(_key(t) for t in metas)
+    return sum(n * alone[key] for key, n in counts.items())
 
 
 def _copied_state(state: Any) -> dict[str, Any] | None:
