@@ -32,6 +32,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from ..trace.tracer import fills_own_storage
 from .choices import OptimizerSpec, Precision
 from .errors import MemoryConfigError
 from .params import ParamInfo
@@ -291,14 +292,13 @@ def _copied_state(state: Any) -> dict[str, Any] | None:
         if not isinstance(value, torch.Tensor):
             out[key] = copy.deepcopy(value)
             continue
-        if type(value) is not torch.Tensor or value.layout is not torch.strided or value.requires_grad:
+        if not fills_own_storage(value):
             return None
-        st = value.untyped_storage()
+        storage = value.untyped_storage()._cdata
+        if storage in seen:
+            return None
+        seen.add(storage)
         shape, stride = tuple(value.shape), value.stride()
-        if (st._cdata in seen or value.storage_offset() != 0
-                or st.nbytes() != _strided_bytes(shape, stride, value.element_size())):
-            return None
-        seen.add(st._cdata)
         if value.device.type == "meta":
             out[key] = torch.empty_strided(shape, stride, dtype=value.dtype, device="meta")
         else:
@@ -306,12 +306,6 @@ def _copied_state(state: Any) -> dict[str, Any] | None:
             if out[key].stride() != stride:
                 return None
     return out
-
-
-def _strided_bytes(shape: tuple[int, ...], stride: tuple[int, ...], itemsize: int) -> int:
-    if 0 in shape:
-        return 0
-    return (1 + sum((n - 1) * st for n, st in zip(shape, stride))) * itemsize
 
 
 def _adam8bit(trainable: Sequence[ParamInfo], spec: OptimizerSpec) -> OptimizerState:

@@ -146,11 +146,16 @@ class _Uncacheable:
     """Sentinel: an argument the kernel cache cannot describe."""
 
 
-def _storage_bytes(shape: tuple[int, ...], stride: tuple[int, ...], itemsize: int) -> int:
-    """Bytes ``empty_strided(shape, stride)`` allocates."""
-    if 0 in shape:
-        return 0
-    return (1 + sum((n - 1) * st for n, st in zip(shape, stride))) * itemsize
+def fills_own_storage(t: torch.Tensor) -> bool:
+    """Whether ``empty_strided(t.shape, t.stride(), dtype=t.dtype)`` makes a tensor that holds the same
+    bytes as ``t``: a plain strided tensor, not a view (offset 0, no conj/neg bit, no grad), whose storage
+    holds exactly its elements. The kernel cache and the optimizer's state copies rely on it."""
+    if (type(t) is not torch.Tensor or t.layout is not torch.strided or t.requires_grad
+            or t.storage_offset() != 0 or t.is_conj() or t.is_neg()):
+        return False
+    shape, stride = t.shape, t.stride()
+    expected = 0 if 0 in shape else (1 + sum((n - 1) * st for n, st in zip(shape, stride))) * t.element_size()
+    return t.untyped_storage().nbytes() == expected
 
 
 def _cache_entry(out: Any, n: int, tensors: list[torch.Tensor]) -> tuple[Any, ...] | None:
@@ -161,17 +166,13 @@ def _cache_entry(out: Any, n: int, tensors: list[torch.Tensor]) -> tuple[Any, ..
     taken = {t.untyped_storage()._cdata for t in tensors}
     entry = []
     for o in outs:
-        if (type(o) is not torch.Tensor or not o.is_meta or o.layout is not torch.strided or o.requires_grad
-                or o.storage_offset() != 0 or o.is_conj() or o.is_neg()):
+        if type(o) is not torch.Tensor or not o.is_meta or not fills_own_storage(o):
             return None
-        st = o.untyped_storage()
-        if st._cdata in taken:
+        key = o.untyped_storage()._cdata
+        if key in taken:
             return None
-        taken.add(st._cdata)
-        shape, stride = tuple(o.shape), o.stride()
-        if st.nbytes() != _storage_bytes(shape, stride, o.element_size()):
-            return None
-        entry.append((shape, stride, o.dtype))
+        taken.add(key)
+        entry.append((tuple(o.shape), o.stride(), o.dtype))
     return tuple(entry)
 
 
