@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 from untouched import untouched
@@ -34,7 +34,7 @@ import netcensus
 from netcensus import formulas
 from netcensus.ops.attention import causal_pairs
 
-SETTINGS = settings(max_examples=20, deadline=None, derandomize=False,
+SETTINGS = settings(max_examples=20, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -232,18 +232,6 @@ def _ops(p: netcensus.Profile) -> list[tuple[str, str, str]]:
     return [(e.op, e.module, e.phase) for e in p.trace.events]
 
 
-# Gradient accumulation copies a gradient into the parameter's layout when their strides differ, and
-# meta kernels may return other strides than the CPU ones (a conv over a transposed input): the copy
-# (new_empty_strided + copy_) then appears on one side only. It costs nothing either way; the FLOP
-# comparison below still covers every counted op.
-_LAYOUT_ONLY = {"aten.new_empty_strided.default", "aten.empty_strided.default", "aten.copy_.default",
-                "aten.detach.default", "aten.clone.default"}
-
-
-def _counted_ops(p: netcensus.Profile) -> list[tuple[str, str, str]]:
-    return [op for op in _ops(p) if op[0] not in _LAYOUT_ONLY]
-
-
 def _check(model: nn.Module, x: torch.Tensor) -> None:
     model.train()  # profiling decides the mode; the model's own flags must come back as they were
     with torch.no_grad():
@@ -266,7 +254,9 @@ def _check(model: nn.Module, x: torch.Tensor) -> None:
     assert not meta.warnings and not meta_train.warnings, (meta.warnings, meta_train.warnings)
     if not fast_paths:
         assert _ops(meta) == _ops(real)
-        assert _counted_ops(meta_train) == _counted_ops(real_train)
+        assert _ops(meta_train) == _ops(real_train)
+        # the same ops on tensors of the same sizes: the same memory, to the byte
+        assert (meta.memory.peak, meta_train.memory.peak) == (real.memory.peak, real_train.memory.peak)
         for a, b in ((meta, real), (meta_train, real_train)):
             assert [(r.macs, r.flops, r.core_macs) for r in a.layers] == \
                 [(r.macs, r.flops, r.core_macs) for r in b.layers]
@@ -292,8 +282,19 @@ def test_random_sequence_stacks_with_attention(case: tuple[nn.Module, torch.Tens
     _check(*case)
 
 
+def _conv1d_over_one_channel() -> tuple[nn.Module, torch.Tensor]:
+    """Found by the draw: a one-channel feature map as tokens, Conv1d over time, then Linear. The
+    conv's input layout is ambiguous; the CPU kernel writes channels-last, which the meta trace must
+    follow, or the Linear copies its input on meta only (see netcensus/trace/meta_kernels.py)."""
+    model = nn.Sequential(nn.GroupNorm(1, 1, affine=False), ToTokens(),
+                          nn.LayerNorm((1,), elementwise_affine=False, bias=False), ConvOverTime(1, 4, 1, 0),
+                          nn.Linear(4, 4, bias=False), MeanTokens(), nn.Linear(4, 3))
+    return model, torch.randn(2, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+
+
 @SETTINGS
 @given(mixed_models())
+@example(_conv1d_over_one_channel())
 def test_random_mixed_stacks(case: tuple[nn.Module, torch.Tensor]):
     _check(*case)
 

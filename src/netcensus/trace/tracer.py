@@ -46,6 +46,7 @@ from .events import (
     TensorMeta,
     Trace,
 )
+from .meta_kernels import KERNELS
 
 _DTYPE_NAMES: dict[torch.dtype, str] = {}
 
@@ -367,29 +368,31 @@ class _Tracer:
     # -- kernels -------------------------------------------------------------------------------
 
     def run(self, func: Any, args: tuple, kwargs: dict) -> Any:
-        """``func(*args, **kwargs)``, from the kernel-result cache where it applies."""
+        """``func(*args, **kwargs)``, from the kernel-result cache where it applies; the few meta kernels
+        that return other outputs than the real ones are corrected (see meta_kernels.py)."""
+        kernel = KERNELS.get(func, func)
         cache = self.kernels
         if cache is None:
-            return func(*args, **kwargs)
+            return kernel(*args, **kwargs)
         n = _FRESH.get(func)
         if n is None:
             n = _fresh_returns(func)
         if not n:
-            return func(*args, **kwargs)
+            return kernel(*args, **kwargs)
         tensors: list[torch.Tensor] = []
         parts = [func, torch.get_default_dtype(), torch.is_grad_enabled()]
         for v in args:
             part = _key_part(v, tensors)
             if part is _Uncacheable:
-                return func(*args, **kwargs)
+                return kernel(*args, **kwargs)
             parts.append(part)
         for k, v in kwargs.items():
             part = _key_part(v, tensors)
             if part is _Uncacheable:
-                return func(*args, **kwargs)
+                return kernel(*args, **kwargs)
             parts.append((k, part))
         if not tensors:
-            return func(*args, **kwargs)
+            return kernel(*args, **kwargs)
         key = tuple(parts)
         entry = cache.get(key)
         if entry is not None:
@@ -397,8 +400,8 @@ class _Tracer:
                          for shape, stride, dtype in entry)
             return outs if n > 1 else outs[0]
         if key in cache:  # seen, and the kernel's outputs are not reproducible
-            return func(*args, **kwargs)
-        out = func(*args, **kwargs)
+            return kernel(*args, **kwargs)
+        out = kernel(*args, **kwargs)
         cache[key] = _cache_entry(out, n, tensors)
         return out
 

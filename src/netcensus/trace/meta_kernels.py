@@ -1,0 +1,177 @@
+"""Where PyTorch's meta kernels return other outputs than its real kernels, the real ones.
+
+A meta trace stands for a real run: the ops it records, and the memory of every tensor they make,
+must be the real run's. A few meta kernels differ in what they return, and each changes the trace.
+Where the real kernels of different devices differ too, the reference is PyTorch's CPU kernels (the
+real run netcensus's tests compare every meta trace with):
+
+Convolution layouts
+    PyTorch's meta kernel for ``aten.convolution`` (and ``convolution_backward``) always returns
+    contiguous tensors: a meta tensor carries no device, so it cannot know which backend would run.
+    The real kernels choose: oneDNN and the slow CPU paths (and cuDNN) write channels-last outputs
+    when the input or the weight is channels-last, which includes ambiguous layouts with a size-1
+    dimension, such as a one-channel ``Conv1d`` over a transposed sequence. The ops that follow depend
+    on that layout: a ``reshape``, or a ``Linear`` over a 3-d input, is a view on one layout and a copy
+    (``clone`` + ``_unsafe_view``) on the other. So each meta convolution asks PyTorch itself which
+    backend a CPU tensor of the same metadata would use (``torch._C._select_conv_backend``) and which
+    memory format that backend writes (``torch._C._conv_determine_backend_memory_format``), on
+    storage-less stand-ins that report the CPU device (nothing is allocated), and its outputs are
+    re-made in that format, as ``FakeTensorMode`` does for fake CPU tensors. Gradients of the input and
+    of the weight take the same format as the forward output, as the real kernels give them. Where
+    these private functions are missing (another PyTorch release), the meta kernel's layout stands.
+
+Batch norm gradients that were not asked for
+    ``native_batch_norm_backward`` on meta returns a gradient of the input even where its
+    ``output_mask`` says it is not needed (a BatchNorm first in the model, whose input needs no
+    gradient); the CPU and CUDA kernels return none, and allocate none.
+
+Batch norm statistics in eval mode
+    In eval mode batch norm normalises with the running statistics and saves none for a backward:
+    the CPU kernels return empty (0-element) ``save_mean`` and ``save_invstd``; the meta kernels
+    return two tensors of ``C`` elements. (CUDA's native kernel allocates them too: ``2 * C * 4``
+    bytes per eval BatchNorm, which this model of memory leaves out.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.utils._pytree import tree_map
+
+aten = torch.ops.aten
+_CPU = torch.device("cpu")
+
+
+class _CpuStandIn(torch.Tensor):
+    """Shape, strides and dtype of a meta tensor, reporting the CPU device, with no storage.
+
+    PyTorch's backend selection reads metadata only, but it reshapes its arguments on the way (a 1-d
+    convolution is looked at as a 2-d one): those ops run on the wrapped meta tensor.
+    """
+
+    elem: torch.Tensor
+
+    @staticmethod
+    def __new__(cls, elem: torch.Tensor) -> _CpuStandIn:
+        out = torch.Tensor._make_wrapper_subclass(
+            cls, elem.shape, strides=elem.stride(), storage_offset=elem.storage_offset(),
+            dtype=elem.dtype, device=_CPU, requires_grad=False)
+        out.elem = elem
+        return out
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):  # type: ignore[override]
+        def unwrap(v: Any) -> Any:
+            return v.elem if isinstance(v, _CpuStandIn) else v
+
+        def wrap(v: Any) -> Any:
+            return _CpuStandIn(v) if isinstance(v, torch.Tensor) and v.is_meta else v
+
+        return tree_map(wrap, func(*tree_map(unwrap, args), **tree_map(unwrap, kwargs or {})))
+
+
+_SELECT = getattr(torch._C, "_select_conv_backend", None)
+_FORMAT = getattr(torch._C, "_conv_determine_backend_memory_format", None)
+
+
+def _cpu_format(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None,
+                bias_sizes: list[int] | None, rest: tuple[Any, ...]) -> torch.memory_format | None:
+    """The memory format a CPU convolution with these arguments writes; None if PyTorch cannot say."""
+    if _SELECT is None or _FORMAT is None:
+        return None
+    try:
+        x_in, w_in = _CpuStandIn(x), _CpuStandIn(w)
+        b_in = _CpuStandIn(bias) if isinstance(bias, torch.Tensor) and bias.is_meta else None
+        if b_in is None and bias_sizes is not None:
+            backend = _SELECT(x_in, w_in, None, *rest, bias_sizes)
+        else:
+            backend = _SELECT(x_in, w_in, b_in, *rest)
+        if w.dim() == 3:  # the CPU kernels run a 1-d convolution as a 2-d one over a contiguous input
+            x_in, w_in = _CpuStandIn(x.contiguous().unsqueeze(2)), _CpuStandIn(w.unsqueeze(2))
+        return _FORMAT(x_in, w_in, backend)
+    except (RuntimeError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _laid_out(t: Any, fmt: torch.memory_format) -> Any:
+    """``t`` re-made (a fresh meta tensor) in ``fmt`` when that gives other strides, else ``t``."""
+    if not isinstance(t, torch.Tensor) or fmt is torch.preserve_format:
+        return t
+    shape = tuple(t.shape)
+    if fmt is torch.contiguous_format:
+        strides = torch.empty(shape, device="meta").stride()
+    elif len(shape) == 3 and fmt is torch.channels_last:  # 1-d: channels-last of the 2-d view
+        wide = torch.empty((shape[0], shape[1], 1, shape[2]), device="meta", memory_format=fmt)
+        strides = wide.squeeze(2).stride()
+    elif ((len(shape) == 4 and fmt is torch.channels_last)
+          or (len(shape) == 5 and fmt is torch.channels_last_3d)):
+        strides = torch.empty(shape, device="meta", memory_format=fmt).stride()
+    else:
+        return t
+    if strides == t.stride():
+        return t
+    return torch.empty_strided(shape, strides, dtype=t.dtype, device="meta")
+
+
+def _convolution(*args: Any, **kwargs: Any) -> Any:
+    out = aten.convolution.default(*args, **kwargs)
+    if kwargs or len(args) != 9 or not isinstance(out, torch.Tensor) or not out.is_meta:
+        return out
+    x, w, bias = args[0], args[1], args[2]
+    fmt = _cpu_format(x, w, bias, None, tuple(args[3:9]))
+    return out if fmt is None else _laid_out(out, fmt)
+
+
+def _convolution_backward(*args: Any, **kwargs: Any) -> Any:
+    out = aten.convolution_backward.default(*args, **kwargs)
+    if kwargs or len(args) != 11 or not isinstance(out, tuple) or len(out) != 3:
+        return out
+    grad_input, grad_weight, grad_bias = out
+    if not any(isinstance(g, torch.Tensor) and g.is_meta for g in (grad_input, grad_weight)):
+        return out
+    x, w, bias_sizes = args[1], args[2], args[3]
+    fmt = _cpu_format(x, w, None, bias_sizes, tuple(args[4:10]))
+    if fmt is None:
+        return out
+    return (_laid_out(grad_input, fmt), _laid_out(grad_weight, fmt), grad_bias)
+
+
+def _native_batch_norm_backward(*args: Any, **kwargs: Any) -> Any:
+    out = aten.native_batch_norm_backward.default(*args, **kwargs)
+    mask = args[9] if len(args) == 10 else kwargs.get("output_mask")
+    if not isinstance(out, tuple) or not isinstance(mask, (list, tuple)) or len(mask) != len(out):
+        return out
+    return tuple(o if wanted or not (isinstance(o, torch.Tensor) and o.is_meta) else None
+                 for o, wanted in zip(out, mask))
+
+
+def _eval_batch_norm(op: Any, training_at: int | None) -> Callable[..., Any]:
+    """Eval-mode batch norm whose two saved statistics are empty, as the CPU kernels return them.
+    ``training_at``: the position of the ``training`` flag, None for the ops that are eval-only."""
+
+    def kernel(*args: Any, **kwargs: Any) -> Any:
+        out = op(*args, **kwargs)
+        if training_at is not None and (kwargs or len(args) <= training_at or args[training_at]):
+            return out
+        if not isinstance(out, tuple) or len(out) < 3 or not all(
+                isinstance(t, torch.Tensor) and t.is_meta for t in out[1:3]):
+            return out
+        empty = tuple(torch.empty((0,), dtype=t.dtype, device="meta") for t in out[1:3])
+        return (out[0], *empty, *out[3:])
+
+    return kernel
+
+
+#: op -> a kernel that returns what the real kernels return (each is the op itself off meta).
+KERNELS: dict[Any, Callable[..., Any]] = {
+    aten.convolution.default: _convolution,
+    aten.convolution_backward.default: _convolution_backward,
+    aten.native_batch_norm_backward.default: _native_batch_norm_backward,
+    aten.native_batch_norm.default: _eval_batch_norm(aten.native_batch_norm.default, 5),
+    aten._native_batch_norm_legit.default: _eval_batch_norm(aten._native_batch_norm_legit.default, 5),
+    aten._native_batch_norm_legit_no_training.default: _eval_batch_norm(
+        aten._native_batch_norm_legit_no_training.default, None),
+    aten._batch_norm_no_update.default: _eval_batch_norm(aten._batch_norm_no_update.default, None),
+}
