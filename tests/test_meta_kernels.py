@@ -7,6 +7,7 @@ not compared (any value describes the same memory).
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -113,6 +114,52 @@ def test_eval_batch_norm_saves_what_the_cpu_kernel_saves(name: str, dtype: torch
     meta_rest = [_meta(a) if isinstance(a, torch.Tensor) else a for a in rest]
     meta = KERNELS[op](_meta(x), _meta(weight), _meta(weight), *meta_rest)
     assert [(tuple(m.shape), m.dtype) for m in meta] == [(tuple(r.shape), r.dtype) for r in real]
+
+
+def _permuted(shape: list[int], rng: random.Random) -> torch.Tensor:
+    """A tensor of ``shape`` whose memory holds its dimensions in a random order."""
+    order = list(range(len(shape)))
+    rng.shuffle(order)
+    return torch.randn([shape[i] for i in order]).permute([order.index(i) for i in range(len(shape))])
+
+
+def test_norm_layouts_match_the_cpu_kernels():
+    """Batch norm (train and eval, forward and backward) and layer norm backward over inputs and
+    gradients in every dimension order, 3-d to 5-d, size-1 dimensions included."""
+    rng = random.Random(3)
+    checked = 0
+    while checked < 300:
+        shape = [rng.choice([1, 2, 3]), rng.choice([1, 2, 4])] + [rng.choice([1, 2, 4])
+                                                                  for _ in range(rng.choice([1, 2, 3]))]
+        if shape[0] * math.prod(shape[2:]) == 1:  # batch statistics need two values per channel
+            continue
+        x, grad = _permuted(shape, rng), _permuted(shape, rng)
+        c = shape[1]
+        weight, bias, mean, var = torch.randn(c), torch.randn(c), torch.zeros(c), torch.ones(c)
+        stand_ins = (_meta(x), _meta(weight), _meta(bias), _meta(mean), _meta(var))
+        op = aten.native_batch_norm.default
+        for training in (True, False):
+            real = op(x, weight, bias, mean, var, training, 0.0, 1e-5)
+            meta = KERNELS[op](*stand_ins, training, 0.0, 1e-5)
+            for r, m in zip(real, meta):
+                assert tuple(m.shape) == tuple(r.shape), (shape, training)
+                assert _same_layout(m.stride(), r.stride(), tuple(r.shape)), (shape, x.stride(), training)
+        saved = op(x, weight, bias, mean, var, True, 0.0, 1e-5)[1:]
+        op = aten.native_batch_norm_backward.default
+        real = op(grad, x, weight, mean, var, *saved, True, 1e-5, [True, True, True])
+        meta = KERNELS[op](_meta(grad), *stand_ins[:2], *stand_ins[3:], *map(_meta, saved), True, 1e-5,
+                           [True, True, True])
+        for r, m in zip(real, meta):
+            assert _same_layout(m.stride(), r.stride(), tuple(r.shape)), (shape, x.stride(), grad.stride())
+        op = aten.native_layer_norm_backward.default
+        w = torch.randn(shape[-1])
+        _, mu, rstd = aten.native_layer_norm.default(x, [shape[-1]], w, None, 1e-5)
+        real = op(grad, x, [shape[-1]], mu, rstd, w, None, [True, True, False])
+        meta = KERNELS[op](_meta(grad), _meta(x), [shape[-1]], _meta(mu), _meta(rstd), _meta(w), None,
+                           [True, True, False])
+        for r, m in zip(real[:2], meta[:2]):
+            assert _same_layout(m.stride(), r.stride(), tuple(r.shape)), (shape, x.stride(), grad.stride())
+        checked += 1
 
 
 class _ConvOverTime(nn.Module):

@@ -276,8 +276,19 @@ def test_random_image_stacks(case: tuple[nn.Module, torch.Tensor]):
     _check(*case)
 
 
+def _layer_norm_before_conv_over_time() -> tuple[nn.Module, torch.Tensor]:
+    """Found by the draw: the gradient reaching the LayerNorm comes from a conv over the transposed
+    sequence; the CPU kernel returns the LayerNorm's input gradient contiguous, so the Linear's backward
+    views it (the meta kernel kept the transposed layout and the Linear copied)."""
+    norm = {"elementwise_affine": False, "bias": False}
+    model = nn.Sequential(nn.LayerNorm(4, **norm), nn.Linear(4, 4, bias=False), nn.LayerNorm(4, **norm),
+                          ConvOverTime(4, 4, 1, 0))
+    return model, torch.randn(2, 2, 4, generator=torch.Generator().manual_seed(0))
+
+
 @SETTINGS
 @given(sequence_models())
+@example(_layer_norm_before_conv_over_time())
 def test_random_sequence_stacks_with_attention(case: tuple[nn.Module, torch.Tensor]):
     _check(*case)
 

@@ -72,6 +72,11 @@ class _CpuStandIn(torch.Tensor):
         return tree_map(wrap, func(*tree_map(unwrap, args), **tree_map(unwrap, kwargs or {})))
 
 
+try:
+    from torch._prims_common import suggest_memory_format as _SUGGEST
+except ImportError:  # another PyTorch release: formats are taken as contiguous
+    _SUGGEST = None  # type: ignore[assignment]
+
 _SELECT = getattr(torch._C, "_select_conv_backend", None)
 _FORMAT = getattr(torch._C, "_conv_determine_backend_memory_format", None)
 
@@ -138,40 +143,79 @@ def _convolution_backward(*args: Any, **kwargs: Any) -> Any:
     return (_laid_out(grad_input, fmt), _laid_out(grad_weight, fmt), grad_bias)
 
 
-def _native_batch_norm_backward(*args: Any, **kwargs: Any) -> Any:
-    out = aten.native_batch_norm_backward.default(*args, **kwargs)
-    mask = args[9] if len(args) == 10 else kwargs.get("output_mask")
-    if not isinstance(out, tuple) or not isinstance(mask, (list, tuple)) or len(mask) != len(out):
-        return out
-    return tuple(o if wanted or not (isinstance(o, torch.Tensor) and o.is_meta) else None
-                 for o, wanted in zip(out, mask))
+def _dense_format(t: torch.Tensor) -> torch.memory_format | None:
+    """The memory format ``t`` is contiguous in, if any (PyTorch's batch norm asks this first)."""
+    if t.is_contiguous():
+        return torch.contiguous_format
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    if t.dim() == 5 and t.is_contiguous(memory_format=torch.channels_last_3d):
+        return torch.channels_last_3d
+    return None
 
 
-def _eval_batch_norm(op: Any, training_at: int | None) -> Callable[..., Any]:
-    """Eval-mode batch norm whose two saved statistics are empty, as the CPU kernels return them.
-    ``training_at``: the position of the ``training`` flag, None for the ops that are eval-only."""
+def _suggested_format(t: torch.Tensor) -> torch.memory_format:
+    """``Tensor.suggest_memory_format()`` of the C++ API (channels-last for NHWC-like strides)."""
+    return torch.contiguous_format if _SUGGEST is None else _SUGGEST(t)
+
+
+def _batch_norm(op: Any, training_at: int | None, always_trains: bool = False) -> Callable[..., Any]:
+    """Batch norm whose output has the CPU kernel's layout (contiguous in the input's format when the
+    input is dense in one, else in its suggested format) and, in eval mode, whose two saved statistics
+    are empty. ``training_at``: the position of the ``training`` flag (None: fixed by the op)."""
 
     def kernel(*args: Any, **kwargs: Any) -> Any:
         out = op(*args, **kwargs)
-        if training_at is not None and (kwargs or len(args) <= training_at or args[training_at]):
+        x = args[0] if args else None
+        if (kwargs or not isinstance(out, tuple) or len(out) < 3 or not isinstance(x, torch.Tensor)
+                or not all(isinstance(t, torch.Tensor) and t.is_meta for t in out[:3])):
             return out
-        if not isinstance(out, tuple) or len(out) < 3 or not all(
-                isinstance(t, torch.Tensor) and t.is_meta for t in out[1:3]):
-            return out
-        empty = tuple(torch.empty((0,), dtype=t.dtype, device="meta") for t in out[1:3])
-        return (out[0], *empty, *out[3:])
+        y = _laid_out(out[0], _dense_format(x) or _suggested_format(x))
+        training = always_trains if training_at is None else (len(args) <= training_at or args[training_at])
+        stats = out[1:3] if training else tuple(torch.empty((0,), dtype=t.dtype, device="meta")
+                                                for t in out[1:3])
+        return (y, *stats, *out[3:])
 
     return kernel
+
+
+def _native_batch_norm_backward(*args: Any, **kwargs: Any) -> Any:
+    out = aten.native_batch_norm_backward.default(*args, **kwargs)
+    if kwargs or len(args) != 10 or not isinstance(out, tuple) or len(out) != 3:
+        return out
+    grad_out, x, mask = args[0], args[1], args[9]
+    grad_input = out[0]
+    if isinstance(grad_input, torch.Tensor) and grad_input.is_meta:
+        if not mask[0]:
+            grad_input = None  # not asked for: the real kernels compute and allocate none
+        else:
+            # contiguous in the input's format when input and gradient are dense in the same one
+            dense = _dense_format(x)
+            if (dense is None or _dense_format(grad_out) is None
+                    or _suggested_format(x) != _suggested_format(grad_out)):
+                dense = _suggested_format(x)
+            grad_input = _laid_out(grad_input, dense)
+    return (grad_input, *out[1:])
+
+
+def _native_layer_norm_backward(*args: Any, **kwargs: Any) -> Any:
+    out = aten.native_layer_norm_backward.default(*args, **kwargs)
+    if not isinstance(out, tuple) or not out or not isinstance(out[0], torch.Tensor) or not out[0].is_meta:
+        return out
+    return (_laid_out(out[0], torch.contiguous_format), *out[1:])  # the CPU and CUDA kernels: contiguous
 
 
 #: op -> a kernel that returns what the real kernels return (each is the op itself off meta).
 KERNELS: dict[Any, Callable[..., Any]] = {
     aten.convolution.default: _convolution,
     aten.convolution_backward.default: _convolution_backward,
-    aten.native_batch_norm_backward.default: _native_batch_norm_backward,
-    aten.native_batch_norm.default: _eval_batch_norm(aten.native_batch_norm.default, 5),
-    aten._native_batch_norm_legit.default: _eval_batch_norm(aten._native_batch_norm_legit.default, 5),
-    aten._native_batch_norm_legit_no_training.default: _eval_batch_norm(
+    aten.native_batch_norm.default: _batch_norm(aten.native_batch_norm.default, 5),
+    aten._native_batch_norm_legit.default: _batch_norm(aten._native_batch_norm_legit.default, 5),
+    aten._native_batch_norm_legit.no_stats: _batch_norm(aten._native_batch_norm_legit.no_stats, 3),
+    aten._native_batch_norm_legit_no_training.default: _batch_norm(
         aten._native_batch_norm_legit_no_training.default, None),
-    aten._batch_norm_no_update.default: _eval_batch_norm(aten._batch_norm_no_update.default, None),
+    aten._batch_norm_with_update.default: _batch_norm(aten._batch_norm_with_update.default, None, True),
+    aten._batch_norm_no_update.default: _batch_norm(aten._batch_norm_no_update.default, None),
+    aten.native_batch_norm_backward.default: _native_batch_norm_backward,
+    aten.native_layer_norm_backward.default: _native_layer_norm_backward,
 }
