@@ -116,6 +116,32 @@ def test_eval_batch_norm_saves_what_the_cpu_kernel_saves(name: str, dtype: torch
     assert [(tuple(m.shape), m.dtype) for m in meta] == [(tuple(r.shape), r.dtype) for r in real]
 
 
+_F32, _BF16, _F64 = torch.float32, torch.bfloat16, torch.float64
+
+
+@pytest.mark.parametrize("x_dtype, param_dtype, stats_dtype", [
+    (_F32, _F32, _F32), (_BF16, _BF16, _BF16), (_BF16, _F32, _F32), (_F64, _F64, _F64),  # accepted
+    (_BF16, _BF16, _F32), (_BF16, _F32, _BF16), (_F32, _BF16, _BF16), (_F32, _F64, _F64),  # refused
+    (_F64, _F32, _F32), (_F32, _F32, _F64),
+])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_batch_norm_dtypes_as_the_cpu_kernel(x_dtype, param_dtype, stats_dtype, training: bool):
+    """The CPU kernel accepts parameters and running statistics of one dtype, the input's (or float32
+    for a bfloat16 input), and saves its statistics in that dtype; the meta kernel accepted any mix."""
+    x = torch.randn(2, 3, 4, 4, dtype=x_dtype)
+    weight, bias = torch.randn(3, dtype=param_dtype), torch.randn(3, dtype=param_dtype)
+    mean, var = torch.zeros(3, dtype=stats_dtype), torch.ones(3, dtype=stats_dtype)
+    op = aten.native_batch_norm.default
+    try:
+        real = op(x, weight, bias, mean, var, training, 0.0, 1e-5)
+    except RuntimeError:
+        with pytest.raises(RuntimeError, match="requires them all in one dtype"):
+            KERNELS[op](*map(_meta, (x, weight, bias, mean, var)), training, 0.0, 1e-5)
+        return
+    meta = KERNELS[op](*map(_meta, (x, weight, bias, mean, var)), training, 0.0, 1e-5)
+    assert [(tuple(m.shape), m.dtype) for m in meta] == [(tuple(r.shape), r.dtype) for r in real]
+
+
 def _permuted(shape: list[int], rng: random.Random) -> torch.Tensor:
     """A tensor of ``shape`` whose memory holds its dimensions in a random order."""
     order = list(range(len(shape)))

@@ -140,8 +140,9 @@ def _check(row: LayerRow, module: nn.Module, mp: Any, positional: tuple[tuple[in
         if predicted is not None and traced is not None and tuple(predicted.shape) != traced:
             row.warnings.append(f"analytic output shape {shape(predicted.shape)} differs from the traced "
                                 f"{shape(row.output_shapes[0])}")
-        row.explain.extend(formulas.explain_lines(module, positional, tuple(row.output_shapes)))
+        row.explain.extend(formulas.explain_lines(module, positional, tuple(row.output_shapes),
+                                                  formula=formula, predicted=predicted))
     elif mp.tensors:
-        row.explain.extend(formulas.explain_lines(module, (), ()))
+        row.explain.extend(formulas.explain_lines(module, (), (), formula=formula))
     for local, owner in mp.shared_from:
         row.explain.append(f"shared  {local} is the same tensor as {owner}: counted there, not here")

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..formulas._util import own_parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,12 +93,34 @@ def census(model: nn.Module) -> ParamCensus:
     for name, p in model.named_parameters():
         first_owner.setdefault(id(p), name)
 
+    # Subtree totals: ``m.parameters()`` per module counts each distinct tensor once, at O(subtree) a
+    # call. Where no parameter is reachable by two names, the totals simply add up from the leaves.
+    module_items = list(model.named_modules())
+    additive = all(len(v) == 1 for v in names.values()) and all(
+        type(m).parameters is nn.Module.parameters and type(m).named_parameters is nn.Module.named_parameters
+        for _, m in module_items)
+    subtree_totals: dict[int, tuple[int, int]] = {}
+
+    def subtree(m: nn.Module) -> tuple[int, int]:
+        found = subtree_totals.get(id(m))
+        if found is None:
+            total = trainable = 0
+            for _, p in own_parameters(m):
+                total += p.numel()
+                trainable += p.numel() if p.requires_grad else 0
+            for child in m._modules.values():
+                if child is not None:
+                    t, tr = subtree(child)
+                    total, trainable = total + t, trainable + tr
+            found = subtree_totals[id(m)] = (total, trainable)
+        return found
+
     modules: dict[str, ModuleParams] = {}
-    for path, m in model.named_modules():
+    for path, m in module_items:
         tensors = []
         own = own_tr = 0
         shared_from = []
-        for local, p in m.named_parameters(recurse=False):
+        for local, p in own_parameters(m):
             full = f"{path}.{local}" if path else local
             owner = first_owner[id(p)]
             n = p.numel()
@@ -109,9 +132,12 @@ def census(model: nn.Module) -> ParamCensus:
                 own_tr += n if p.requires_grad else 0
             else:
                 shared_from.append((local, owner))
-        subtree = list(m.parameters())
-        total = sum(p.numel() for p in subtree)
-        total_tr = sum(p.numel() for p in subtree if p.requires_grad)
+        if additive:
+            total, total_tr = subtree(m)
+        else:
+            in_subtree = list(m.parameters())
+            total = sum(p.numel() for p in in_subtree)
+            total_tr = sum(p.numel() for p in in_subtree if p.requires_grad)
         own_buffers = sum(b.numel() for b in m.buffers(recurse=False))
         modules[path] = ModuleParams(path, type(m).__name__, own, own_tr, total, total_tr, tuple(tensors),
                                      tuple(shared_from), own_buffers)

@@ -45,8 +45,19 @@ def prod(values: Sequence[int]) -> int:
 
 
 def own_parameters(module: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """The module's own parameters (not its children's), in registration order."""
-    return list(module.named_parameters(recurse=False))
+    """The module's own parameters (not its children's), in registration order: what
+    ``named_parameters(recurse=False)`` yields, read from the registry directly unless the module's
+    class overrides that method (a generator per call is most of a layer table's time)."""
+    registry = module.__dict__.get("_parameters")
+    if not isinstance(registry, dict) or type(module).named_parameters is not nn.Module.named_parameters:
+        return list(module.named_parameters(recurse=False))
+    seen: set[int] = set()
+    own = []
+    for name, p in registry.items():
+        if p is not None and id(p) not in seen:
+            seen.add(id(p))
+            own.append((name, p))
+    return own
 
 
 def has_lazy_params(module: nn.Module) -> bool:

@@ -15,6 +15,8 @@ formula, or its assumptions, are wrong.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 from torch.nn.parameter import UninitializedParameter
 
@@ -26,8 +28,13 @@ from netcensus.formulas.shapes import shape_formula
 __all__ = ["explain_lines"]
 
 
-def _params_line(module: nn.Module) -> str | None:
-    formula = param_formula(module)
+_COMPUTE: Any = object()
+"""Default of ``explain_lines``'s precomputed formulas: compute them."""
+
+
+def _params_line(module: nn.Module, formula: Any = _COMPUTE) -> str | None:
+    if formula is _COMPUTE:
+        formula = param_formula(module)
     if formula is not None:
         notes = f"  ({'; '.join(formula.notes)})" if formula.notes else ""
         if formula.value == 0:
@@ -60,14 +67,20 @@ def explain_lines(
     module: nn.Module,
     input_shapes: tuple[Shape, ...],
     output_shapes: tuple[Shape, ...],
+    *,
+    formula: Any = _COMPUTE,
+    predicted: Any = _COMPUTE,
 ) -> list[str]:
-    """The ``--explain`` lines for ``module`` given its input and traced output shapes."""
+    """The ``--explain`` lines for ``module`` given its input and traced output shapes.
+
+    ``formula`` and ``predicted``: ``param_formula(module)`` and ``shape_formula(module, input_shapes)``
+    where the caller has them already."""
     lines: list[str] = []
-    params = _params_line(module)
+    params = _params_line(module, formula)
     if params is not None:
         lines.append(params)
     traced = tuple(output_shapes[0]) if output_shapes else None
-    sf = shape_formula(module, input_shapes)
+    sf = shape_formula(module, input_shapes) if predicted is _COMPUTE else predicted
     if sf is None:
         if traced is not None:
             lines.append(f"output  {fmt_shape(traced)}  (traced; no analytic formula)")

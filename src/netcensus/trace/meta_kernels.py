@@ -100,22 +100,27 @@ def _cpu_format(x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None,
         return None
 
 
+def _format_strides(shape: tuple[int, ...], fmt: torch.memory_format) -> tuple[int, ...] | None:
+    """The strides of a tensor of ``shape`` made contiguous in ``fmt``; None for a format that does not
+    apply to that many dimensions."""
+    if fmt is torch.contiguous_format:
+        return torch.empty(shape, device="meta").stride()
+    if len(shape) == 3 and fmt is torch.channels_last:  # 1-d: channels-last of the 2-d view
+        wide = torch.empty((shape[0], shape[1], 1, shape[2]), device="meta", memory_format=fmt)
+        return wide.squeeze(2).stride()
+    if ((len(shape) == 4 and fmt is torch.channels_last)
+            or (len(shape) == 5 and fmt is torch.channels_last_3d)):
+        return torch.empty(shape, device="meta", memory_format=fmt).stride()
+    return None
+
+
 def _laid_out(t: Any, fmt: torch.memory_format) -> Any:
     """``t`` re-made (a fresh meta tensor) in ``fmt`` when that gives other strides, else ``t``."""
-    if not isinstance(t, torch.Tensor) or fmt is torch.preserve_format:
+    if not isinstance(t, torch.Tensor):
         return t
     shape = tuple(t.shape)
-    if fmt is torch.contiguous_format:
-        strides = torch.empty(shape, device="meta").stride()
-    elif len(shape) == 3 and fmt is torch.channels_last:  # 1-d: channels-last of the 2-d view
-        wide = torch.empty((shape[0], shape[1], 1, shape[2]), device="meta", memory_format=fmt)
-        strides = wide.squeeze(2).stride()
-    elif ((len(shape) == 4 and fmt is torch.channels_last)
-          or (len(shape) == 5 and fmt is torch.channels_last_3d)):
-        strides = torch.empty(shape, device="meta", memory_format=fmt).stride()
-    else:
-        return t
-    if strides == t.stride():
+    strides = _format_strides(shape, fmt)
+    if strides is None or strides == t.stride():
         return t
     return torch.empty_strided(shape, strides, dtype=t.dtype, device="meta")
 
@@ -159,19 +164,73 @@ def _suggested_format(t: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format if _SUGGEST is None else _SUGGEST(t)
 
 
-def _batch_norm(op: Any, training_at: int | None, always_trains: bool = False) -> Callable[..., Any]:
-    """Batch norm whose output has the CPU kernel's layout (contiguous in the input's format when the
-    input is dense in one, else in its suggested format) and, in eval mode, whose two saved statistics
-    are empty. ``training_at``: the position of the ``training`` flag (None: fixed by the op)."""
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def _batch_norm_outputs(x: Any, params: tuple[Any, ...], training: bool) -> tuple[torch.Tensor, ...] | None:
+    """Batch norm's three outputs made directly, as the CPU kernel returns them; None where this
+    does not apply (the meta kernel then runs).
+
+    PyTorch's meta kernel for batch norm is a Python decomposition, the most expensive op of a CNN
+    trace (ResNet-50 runs 53); the outputs follow from the arguments' metadata alone: the normalised
+    output has the input's shape and dtype, laid out contiguously in the input's own memory format
+    when it is dense in one (else in its suggested format); the saved mean and inverse standard
+    deviation have ``C`` elements in training and none in eval mode, in the dtype of the parameters
+    and running statistics (the input's when there are none). The CPU kernel requires those to share
+    one dtype, the input's or, for a bfloat16 or float16 input, float32; so is it here, where the
+    meta kernel accepted any mix.
+    """
+    if type(x) is not torch.Tensor or not x.is_meta or x.dim() < 2 or x.layout is not torch.strided:
+        return None
+    if not x.dtype.is_floating_point:
+        return None
+    channels = x.shape[1]
+    dtypes = set()
+    for p in params:
+        if p is None:
+            continue
+        if (not isinstance(p, torch.Tensor) or not p.is_meta or p.dim() != 1 or p.shape[0] != channels):
+            return None  # the meta kernel's own checks and messages
+        dtypes.add(p.dtype)
+    if len(dtypes) > 1 or (dtypes and dtypes != {x.dtype}
+                           and not (x.dtype in _LOW_PRECISION and dtypes == {torch.float32})):
+        names = ", ".join(sorted(str(d).removeprefix("torch.") for d in dtypes))
+        allowed = "float32 or " if x.dtype in _LOW_PRECISION else ""
+        raise RuntimeError(
+            f"batch norm of a {str(x.dtype).removeprefix('torch.')} input with weight, bias and running "
+            f"statistics in {names}: PyTorch's CPU kernel requires them all in one dtype, {allowed}"
+            f"the input's")
+    stats_dtype = dtypes.pop() if dtypes else x.dtype
+    fmt = _dense_format(x) or _suggested_format(x)
+    shape = tuple(x.shape)
+    y = torch.empty_strided(shape, _format_strides(shape, fmt) or torch.empty(shape, device="meta").stride(),
+                            dtype=x.dtype, device="meta")
+    n = channels if training else 0
+    return (y, torch.empty((n,), dtype=stats_dtype, device="meta"),
+            torch.empty((n,), dtype=stats_dtype, device="meta"))
+
+
+def _batch_norm(op: Any, n_params: int, training_at: int | None, always_trains: bool = False
+                ) -> Callable[..., Any]:
+    """Batch norm as the CPU kernel returns it: ``_batch_norm_outputs`` where it applies, else the meta
+    kernel with its output re-laid-out and, in eval mode, its two saved statistics empty.
+    ``n_params``: how many of weight, bias, running mean and variance follow the input;
+    ``training_at``: the position of the ``training`` flag (None: fixed by the op)."""
 
     def kernel(*args: Any, **kwargs: Any) -> Any:
-        out = op(*args, **kwargs)
         x = args[0] if args else None
-        if (kwargs or not isinstance(out, tuple) or len(out) < 3 or not isinstance(x, torch.Tensor)
-                or not all(isinstance(t, torch.Tensor) and t.is_meta for t in out[:3])):
+        if kwargs or not isinstance(x, torch.Tensor) or len(args) <= n_params:
+            return op(*args, **kwargs)
+        training = always_trains if training_at is None else (len(args) <= training_at or args[training_at])
+        if op in _MADE_HERE:
+            made = _batch_norm_outputs(x, args[1:1 + n_params], bool(training))
+            if made is not None:
+                return made
+        out = op(*args, **kwargs)
+        if not isinstance(out, tuple) or len(out) < 3 or not all(
+                isinstance(t, torch.Tensor) and t.is_meta for t in out[:3]):
             return out
         y = _laid_out(out[0], _dense_format(x) or _suggested_format(x))
-        training = always_trains if training_at is None else (len(args) <= training_at or args[training_at])
         stats = out[1:3] if training else tuple(torch.empty((0,), dtype=t.dtype, device="meta")
                                                 for t in out[1:3])
         return (y, *stats, *out[3:])
@@ -205,17 +264,22 @@ def _native_layer_norm_backward(*args: Any, **kwargs: Any) -> Any:
     return (_laid_out(out[0], torch.contiguous_format), *out[1:])  # the CPU and CUDA kernels: contiguous
 
 
+#: Batch norms whose outputs ``_batch_norm_outputs`` makes (the ops with three outputs, whose dtype rules
+#: were checked against the CPU kernel; the others run the meta kernel and are corrected after).
+_MADE_HERE = frozenset({aten.native_batch_norm.default, aten._native_batch_norm_legit.default,
+                        aten._native_batch_norm_legit_no_training.default})
+
 #: op -> a kernel that returns what the real kernels return (each is the op itself off meta).
 KERNELS: dict[Any, Callable[..., Any]] = {
     aten.convolution.default: _convolution,
     aten.convolution_backward.default: _convolution_backward,
-    aten.native_batch_norm.default: _batch_norm(aten.native_batch_norm.default, 5),
-    aten._native_batch_norm_legit.default: _batch_norm(aten._native_batch_norm_legit.default, 5),
-    aten._native_batch_norm_legit.no_stats: _batch_norm(aten._native_batch_norm_legit.no_stats, 3),
+    aten.native_batch_norm.default: _batch_norm(aten.native_batch_norm.default, 4, 5),
+    aten._native_batch_norm_legit.default: _batch_norm(aten._native_batch_norm_legit.default, 4, 5),
+    aten._native_batch_norm_legit.no_stats: _batch_norm(aten._native_batch_norm_legit.no_stats, 2, 3),
     aten._native_batch_norm_legit_no_training.default: _batch_norm(
-        aten._native_batch_norm_legit_no_training.default, None),
-    aten._batch_norm_with_update.default: _batch_norm(aten._batch_norm_with_update.default, None, True),
-    aten._batch_norm_no_update.default: _batch_norm(aten._batch_norm_no_update.default, None),
+        aten._native_batch_norm_legit_no_training.default, 4, None),
+    aten._batch_norm_with_update.default: _batch_norm(aten._batch_norm_with_update.default, 4, None, True),
+    aten._batch_norm_no_update.default: _batch_norm(aten._batch_norm_no_update.default, 4, None),
     aten.native_batch_norm_backward.default: _native_batch_norm_backward,
     aten.native_layer_norm_backward.default: _native_layer_norm_backward,
 }
