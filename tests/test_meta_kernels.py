@@ -230,3 +230,36 @@ def test_meta_trace_makes_the_copies_a_real_run_makes(model: nn.Module, x: torch
     real = netcensus.profile(model, inputs=x, device="cpu", train=train)
     assert _ops(meta) == _ops(real)
     assert meta.memory.peak == real.memory.peak
+
+
+class _Block(nn.Module):
+    """A residual block: conv, batch norm, in-place ReLU, in-place add of the shortcut."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn(self.conv(x))
+        out += x
+        return self.relu(out)
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["contiguous", "channels-last"])
+def test_repeated_blocks_trace_as_a_real_run(train: bool, channels_last: bool):
+    """Four identical blocks: the kernel cache answers the later batch norms (eval), ReLUs and adds
+    from the first; every op, and the memory to the byte, must still be the real run's."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), *[_Block(8) for _ in range(4)], nn.Flatten(),
+                          nn.Linear(8 * 6 * 6, 5))
+    x = torch.randn(2, 3, 6, 6)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    meta = netcensus.profile(model, inputs=x, train=train)
+    real = netcensus.profile(model, inputs=x, device="cpu", train=train)
+    assert _ops(meta) == _ops(real)
+    assert [op for op, _, _ in _ops(meta)].count("aten.relu_.default") == 4
+    assert meta.memory.peak == real.memory.peak
+    assert [(r.macs, r.flops) for r in meta.layers] == [(r.macs, r.flops) for r in real.layers]
