@@ -159,7 +159,10 @@ def _run_torch(trainable: Sequence[ParamInfo], dtypes: Sequence[str], spec: Opti
         except TypeError as exc:
             raise MemoryConfigError(f"torch.optim.{spec.torch_class} does not take these arguments: {exc}",
                                     fix="pass only keyword arguments its constructor accepts") from None
-        peak = _peak_by_parts(cls, kwargs, metas, seed) if seed is not None else None
+        # by parts: a step per distinct shape plus one over all of them twice, which costs more than
+        # the full step unless shapes repeat (4x or more: a transformer's layers; not AlexNet's 16)
+        by_parts = seed is not None and len(metas) >= 4 * len(seed)
+        peak = _peak_by_parts(cls, kwargs, metas, seed) if by_parts else None
         if peak is None:
             peak = _recorded_step(opt, metas)
         seen: set[int] = set()
