@@ -223,7 +223,12 @@ def _ops(p: netcensus.Profile) -> list[tuple[str, str, str]]:
     (nn.Sequential(nn.BatchNorm2d(1), nn.Flatten(), nn.Linear(16, 1)), torch.randn(2, 1, 4, 4)),
     # eval BatchNorm after a conv: the CPU kernel saves no statistics (meta counted 2 x 8 float32)
     (nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()), torch.randn(2, 3, 8, 8)),
-], ids=["conv1d-over-time", "channels-last-cnn", "batch-norm-first", "conv-batch-norm"])
+    # depthwise conv with channels-last weights ([8, 1, 3, 3] at strides (9, 1, 3, 1), which also count
+    # as contiguous): the weight's stand-in must keep those strides, the backend reads them
+    (nn.Sequential(nn.Conv2d(8, 8, 3, groups=8), nn.Flatten(), nn.Linear(8 * 4 * 4, 2)).to(
+        memory_format=torch.channels_last), torch.randn(2, 8, 6, 6)),
+], ids=["conv1d-over-time", "channels-last-cnn", "batch-norm-first", "conv-batch-norm",
+        "depthwise-cl-weights"])
 @pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
 def test_meta_trace_makes_the_copies_a_real_run_makes(model: nn.Module, x: torch.Tensor, train: bool):
     meta = netcensus.profile(model, inputs=x, train=train)

@@ -663,8 +663,9 @@ def _cast(t: torch.Tensor, dtype: torch.dtype | None) -> torch.dtype:
 def _stand_in(t: torch.Tensor, device: str, is_param: bool, dtype: torch.dtype | None = None) -> torch.Tensor:
     if device == "meta":
         if t.layout is torch.strided and t.is_contiguous():
-            # what empty_like makes, without running its meta kernel (Python, ~50 us a tensor)
-            new = torch.empty(t.shape, dtype=_cast(t, dtype), device="meta")
+            # what empty_like makes of a dense tensor (its strides, also those of size-1 dimensions, which
+            # layout choices read), without running its meta kernel (Python, ~50 us a tensor)
+            new = torch.empty_strided(t.shape, t.stride(), dtype=_cast(t, dtype), device="meta")
         else:
             new = torch.empty_like(t, device="meta", dtype=_cast(t, dtype))
     else:  # a copy: the forward may write to its weights in place
