@@ -1,7 +1,7 @@
-"""Where PyTorch's meta kernels return other outputs than its real kernels, the real ones.
+"""Where PyTorch's meta kernels return (or accept) other things than its real kernels, the real ones.
 
 A meta trace stands for a real run: the ops it records, and the memory of every tensor they make,
-must be the real run's. A few meta kernels differ in what they return, and each changes the trace.
+must be the real run's. A few meta kernels differ in what they return or accept, and each changes the trace.
 Where the real kernels of different devices differ too, the reference is PyTorch's CPU kernels (the
 real run netcensus's tests compare every meta trace with):
 
@@ -24,6 +24,10 @@ Batch norm gradients that were not asked for
     ``native_batch_norm_backward`` on meta returns a gradient of the input even where its
     ``output_mask`` says it is not needed (a BatchNorm first in the model, whose input needs no
     gradient); the CPU and CUDA kernels return none, and allocate none.
+
+Matrix products of operands of different dtypes
+    ``mm``, ``addmm``, ``bmm``, ``baddbmm``, ``mv``, ``addmv`` and ``dot`` on meta accept operands of
+    different dtypes; the real kernels refuse them.
 
 Batch norm statistics in eval mode
     In eval mode batch norm normalises with the running statistics and saves none for a backward:
@@ -194,10 +198,10 @@ def _batch_norm_outputs(x: Any, params: tuple[Any, ...], training: bool) -> tupl
         dtypes.add(p.dtype)
     if len(dtypes) > 1 or (dtypes and dtypes != {x.dtype}
                            and not (x.dtype in _LOW_PRECISION and dtypes == {torch.float32})):
-        names = ", ".join(sorted(str(d).removeprefix("torch.") for d in dtypes))
+        names = ", ".join(sorted(_name(d) for d in dtypes))
         allowed = "float32 or " if x.dtype in _LOW_PRECISION else ""
         raise RuntimeError(
-            f"batch norm of a {str(x.dtype).removeprefix('torch.')} input with weight, bias and running "
+            f"batch norm of a {_name(x.dtype)} input with weight, bias and running "
             f"statistics in {names}: PyTorch's CPU kernel requires them all in one dtype, {allowed}"
             f"the input's")
     stats_dtype = dtypes.pop() if dtypes else x.dtype
@@ -264,6 +268,27 @@ def _native_layer_norm_backward(*args: Any, **kwargs: Any) -> Any:
     return (_laid_out(out[0], torch.contiguous_format), *out[1:])  # the CPU and CUDA kernels: contiguous
 
 
+def _same_dtype_operands(op: Any, first: int, second: int) -> Callable[..., Any]:
+    """A matrix product whose two operands (at these positions) must have one dtype, as PyTorch's CPU
+    and CUDA kernels require; the meta kernels do not check, so a float32 Linear fed int64 or float16
+    inputs would trace on meta without a word where any real run raises."""
+
+    def kernel(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > second:
+            a, b = args[first], args[second]
+            if (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype != b.dtype
+                    and (a.is_meta or b.is_meta)):
+                raise RuntimeError(f"{op}: operands of different dtypes, {_name(a.dtype)} and "
+                                   f"{_name(b.dtype)}, which PyTorch's CPU and CUDA kernels refuse")
+        return op(*args, **kwargs)
+
+    return kernel
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
 #: Batch norms whose outputs ``_batch_norm_outputs`` makes (the ops with three outputs, whose dtype rules
 #: were checked against the CPU kernel; the others run the meta kernel and are corrected after).
 _MADE_HERE = frozenset({aten.native_batch_norm.default, aten._native_batch_norm_legit.default,
@@ -282,4 +307,8 @@ KERNELS: dict[Any, Callable[..., Any]] = {
     aten._batch_norm_no_update.default: _batch_norm(aten._batch_norm_no_update.default, 4, None),
     aten.native_batch_norm_backward.default: _native_batch_norm_backward,
     aten.native_layer_norm_backward.default: _native_layer_norm_backward,
+    **{op: _same_dtype_operands(op, i, j) for op, (i, j) in {
+        aten.mm.default: (0, 1), aten.addmm.default: (1, 2), aten.bmm.default: (0, 1),
+        aten.baddbmm.default: (1, 2), aten.mv.default: (0, 1), aten.addmv.default: (1, 2),
+        aten.dot.default: (0, 1)}.items()},
 }

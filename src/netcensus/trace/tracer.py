@@ -245,28 +245,6 @@ class _OpenCall:
     failed: bool = False
 
 
-#: Matrix products and the positions of the two operands whose dtypes PyTorch's CPU and CUDA kernels
-#: require to be equal. The meta kernels do not check: without this, a float32 Linear fed int64 or
-#: float16 inputs would trace on meta without a word where any real run raises.
-_SAME_DTYPE_OPERANDS: dict[Any, tuple[int, int]] = {
-    torch.ops.aten.mm.default: (0, 1), torch.ops.aten.addmm.default: (1, 2),
-    torch.ops.aten.bmm.default: (0, 1), torch.ops.aten.baddbmm.default: (1, 2),
-    torch.ops.aten.mv.default: (0, 1), torch.ops.aten.addmv.default: (1, 2),
-    torch.ops.aten.dot.default: (0, 1),
-}
-
-
-def _check_operand_dtypes(func: Any, args: tuple) -> None:
-    where = _SAME_DTYPE_OPERANDS.get(func)
-    if where is None or len(args) <= where[1]:
-        return
-    a, b = args[where[0]], args[where[1]]
-    if (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dtype != b.dtype
-            and (a.is_meta or b.is_meta)):
-        raise RuntimeError(f"{func}: operands of different dtypes, {dtype_name(a.dtype)} and "
-                           f"{dtype_name(b.dtype)}, which PyTorch's CPU and CUDA kernels refuse")
-
-
 class _Recorder(TorchDispatchMode):
     """Records every aten op; attribution state is owned by the enclosing tracer."""
 
@@ -292,7 +270,6 @@ class _Recorder(TorchDispatchMode):
                 del tr.events[mark:]  # the op itself is recorded below; drop the partial expansion
         tr.current_op = func
         with _NO_TORCH_FUNCTION():
-            _check_operand_dtypes(func, args)
             out = tr.run(func, args, kwargs)
             tr.current_op = None  # it ran: an exception raised later is not this op's (a failure names no op)
             if tr.recording:
