@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if not a.dry_run and not torch.cuda.is_available():
         print("gpu_memory_check: no CUDA device here; nothing measured (use --dry-run for estimates only).")
         return 0
-    from netcensus.report.units import nbytes
+    from netcensus.units import nbytes
 
     print(f"{'model':10} {'precision':11} {'step':9} {'estimate':>12} {'measured':>12} {'ratio':>7}")
     bad = 0

@@ -11,7 +11,7 @@ from torch import nn
 
 from netcensus.analyses.compute import ComputeResult, Figures, analyze_compute
 from netcensus.ops import expand
-from netcensus.trace.events import OpEvent, Region, TensorMeta, Trace
+from netcensus.events import OpEvent, Region, TensorMeta, Trace
 from netcensus.trace.tracer import trace_model
 
 

@@ -21,7 +21,7 @@ from netcensus.memory import (
     optimizer_state,
     param_infos,
 )
-from netcensus.trace.events import Trace
+from netcensus.events import Trace
 from netcensus.trace.tracer import trace_model
 
 PSI = 7_500_000_000

@@ -13,7 +13,7 @@ from torch.utils import flop_counter
 from netcensus.analyses.compute import ComputeResult, analyze_compute
 from netcensus.ops import evaluate
 from netcensus.ops.attention import causal_pairs
-from netcensus.trace.events import OpEvent, TensorMeta
+from netcensus.events import OpEvent, TensorMeta
 from netcensus.trace.tracer import trace_model
 
 

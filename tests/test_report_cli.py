@@ -126,7 +126,7 @@ def test_diff_matches_renamed_layers_by_type_in_order():
             self.extra = nn.ReLU()
             self.fc = nn.Linear(4, 2)
 
-    from netcensus.profile import LayerRow
+    from netcensus.results.profile import LayerRow
 
     def rows(m):
         return [LayerRow(path, type(mod).__name__ if path else "M", 0 if not path else 1, 1, [], [],

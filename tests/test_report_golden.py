@@ -20,7 +20,7 @@ from report_models import TOTAL_PARAMS, TinyTransformer
 
 import netcensus
 from netcensus.examples import ALEXNET_INPUT, alexnet
-from netcensus.report.units import si
+from netcensus.units import si
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 REGEN = os.environ.get("NETCENSUS_REGEN_GOLDEN") == "1"

@@ -16,7 +16,7 @@ import netcensus
 from netcensus import Profile
 from netcensus.errors import SpecError
 from netcensus.examples import ALEXNET_INPUT, alexnet
-from netcensus.schema import SCHEMA_VERSION
+from netcensus.results.schema import SCHEMA_VERSION
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "json-schema.md"

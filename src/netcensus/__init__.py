@@ -13,7 +13,7 @@ from .errors import (
     TraceError,
     UnsupportedOpsError,
 )
-from .profile import LayerRow, Profile
+from .results.profile import LayerRow, Profile
 
 if TYPE_CHECKING:
     from .api import fit, profile

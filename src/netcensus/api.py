@@ -33,8 +33,8 @@ from .memory import (
 from .memory import fit as memory_fit
 from .memory.checkpoint import blocks, check_targets
 from .memory.params import itemsize
-from .profile import Profile
-from .report.units import shape
+from .results.profile import Profile
+from .units import shape
 from .spec import InputSpec, check_device, check_shape, make_input, parse_dtype, parse_input
 from .trace.tracer import TraceFailure, trace_model
 

@@ -208,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _tensor_census(loaded) -> str:  # type: ignore[no-untyped-def]
-    from .report.units import exact, nbytes, shape
+    from .units import exact, nbytes, shape
 
     rows = [("Tensor", "Shape", "Dtype", "Elements", "Bytes")]
     tied = {name: group[0] for group in loaded.tied for name in group[1:]}

@@ -1,6 +1,6 @@
 """Compute census of a trace: MACs, FLOPs and core MACs per op call, attributed to modules.
 
-``analyze_compute(trace)`` is a pure function of a :class:`~netcensus.trace.events.Trace`. Its result,
+``analyze_compute(trace)`` is a pure function of a :class:`~netcensus.events.Trace`. Its result,
 :class:`ComputeResult` and its parts, is defined in :mod:`netcensus.results.compute` (torch-free, so
 a profile loaded from JSON holds the same classes) and re-exported here.
 
@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from ..ops import COUNTED, UNSUPPORTED, ZERO, FormulaError, OpCost, evaluate, evaluate_region
 from ..results.compute import ComputeFigures, ComputeResult, CostItem, Coverage, Figures, ModuleCompute, OpRow
-from ..trace.events import BACKWARD, FORWARD, Trace
+from ..events import BACKWARD, FORWARD, Trace
 
 REGION = "region"
 VIA_REGION = "via_region"

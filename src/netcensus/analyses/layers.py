@@ -12,9 +12,9 @@ from typing import Any
 from torch import nn
 
 from .. import formulas
-from ..profile import LayerRow
-from ..report.units import exact, shape
-from ..trace.events import ModuleCall, TensorMeta, Trace
+from ..results.profile import LayerRow
+from ..units import exact, shape
+from ..events import ModuleCall, TensorMeta, Trace
 from .params import ParamCensus
 
 

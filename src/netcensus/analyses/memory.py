@@ -1,6 +1,6 @@
 """Memory of one step: weights, buffers, gradients, optimizer state, activations and the peak.
 
-``analyze_memory(trace, params, ...)`` is a pure function of a :class:`~netcensus.trace.events.Trace`
+``analyze_memory(trace, params, ...)`` is a pure function of a :class:`~netcensus.events.Trace`
 and a plain description of the parameters (:class:`~netcensus.memory.params.ParamInfo`, built with
 :func:`~netcensus.memory.params.param_infos`). The building blocks live in :mod:`netcensus.memory`;
 docs/memory.md states the model, every formula and what is not modelled.
@@ -28,9 +28,9 @@ from ..memory.optimizer import OptimizerState, optimizer_state
 from ..memory.params import ParamInfo, distinct_bytes
 from ..memory.sharding import Sharding, model_states, per_device
 from ..memory.timeline import Life, Series, alive_at_end, lifetimes
-from ..report.units import nbytes as fmt_bytes
+from ..units import nbytes as fmt_bytes
 from ..results.memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
-from ..trace.events import Trace
+from ..events import Trace
 
 __all__ = ["analyze_memory"]
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import NamedTuple
 
-from ..trace.events import ModuleCall, Trace
+from ..events import ModuleCall, Trace
 from .choices import Checkpointing
 from .errors import MemoryConfigError
 from .timeline import Life, _metas

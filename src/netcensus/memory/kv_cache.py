@@ -17,7 +17,7 @@ self-attention; encoder-decoder models need their own reading.
 from __future__ import annotations
 
 from ..results.kv_cache import KVCache, KVLayer
-from ..trace.events import OpEvent, TensorMeta, Trace
+from ..events import OpEvent, TensorMeta, Trace
 from .params import itemsize
 
 _COPIES = ("aten.clone", "aten._unsafe_view", "aten.repeat_interleave", "aten.index_select", "aten.repeat",

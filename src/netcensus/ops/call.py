@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..trace.events import OpEvent, TensorMeta
+from ..events import OpEvent, TensorMeta
 from .cost import FormulaError
 
 _MISSING = object()

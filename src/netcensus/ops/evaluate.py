@@ -18,7 +18,7 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..trace.events import OpEvent, Region
+from ..events import OpEvent, Region
 from .call import Call
 from .cost import FormulaError, OpCost
 from .pointwise import default_pointwise

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .table import coverage_line
-from .units import exact, si
+from ..units import exact, si
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from ..results.profile import Profile
 
 MAX_FORMULA = 70
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .tree import TOTAL, DisplayRow, build_tree, display_rows, walk
-from .units import exact, nbytes, percent, si
+from ..units import exact, nbytes, percent, si
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from ..results.profile import Profile
 
 
 @dataclass(frozen=True)

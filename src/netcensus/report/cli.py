@@ -22,7 +22,7 @@ from .render import FORMATS, format_for_path, render
 from .style import CHOICES, Style, use_color
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from ..results.profile import Profile
 
 FORMAT_HELP = ("output format: table (terminal), json (versioned schema, docs/json-schema.md), csv (one row "
                "per module), md (Markdown), html (one self-contained page); default table, or the --output "
@@ -178,7 +178,7 @@ def _fail(exc: BaseException, debug: bool) -> int:
 def load_profile(path: str) -> Profile:
     """A profile saved as JSON (``-`` reads standard input)."""
     from ..errors import SpecError
-    from ..profile import Profile
+    from ..results.profile import Profile
 
     try:
         text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()

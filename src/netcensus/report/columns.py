@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .tree import GROUP, TOTAL, DisplayRow
-from .units import exact, nbytes, nbytes_range, si
+from ..units import exact, nbytes, nbytes_range, si
 
 MAX_SHAPE_WIDTH = 36
 """Shapes longer than this are clipped with ``...`` in the terminal and Markdown tables."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..profile import LayerRow, Profile
+    from ..results.profile import LayerRow, Profile
 
 FIELDS = ("path", "type", "depth", "calls", "input_shapes", "output_shapes", "params", "own_params",
           "trainable_params", "buffers", "macs", "core_macs", "flops", "forward_flops", "backward_flops",

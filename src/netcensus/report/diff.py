@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .style import PLAIN, Style
-from .units import exact, nbytes, ratio, si, signed, signed_bytes, signed_si
+from ..units import exact, nbytes, ratio, si, signed, signed_bytes, signed_si
 
 if TYPE_CHECKING:
-    from ..profile import LayerRow, Profile
+    from ..results.profile import LayerRow, Profile
 
 SAME, CHANGED, ONLY_A, ONLY_B = " ", "~", "-", "+"
 
@@ -248,7 +248,7 @@ def totals_table(a: Profile, b: Profile, labels: tuple[str, str] = ("A", "B"),
 
 def diff_dict(a: Profile, b: Profile, depth: int | None = None, changed_only: bool = False) -> dict[str, Any]:
     """The diff as JSON data: both sides' identity, the totals and the matched layers."""
-    from ..schema import SCHEMA_VERSION
+    from ..results.schema import SCHEMA_VERSION
 
     def side(p: Profile) -> dict[str, Any]:
         return {"model": p.model, "inputs": p.inputs, "mode": p.mode, "train": p.train}

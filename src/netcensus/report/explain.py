@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from .table import totals_lines
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from ..results.profile import Profile
 
 
 def render_explain(profile: Profile) -> str:

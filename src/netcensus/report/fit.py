@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .units import exact, nbytes
+from ..units import exact, nbytes
 
 
 def render_fit(found: Any, model: str, along: str, train: bool) -> str:

@@ -18,10 +18,10 @@ from .charts import Chart, charts
 from .columns import COLUMNS, Column, choose_columns
 from .summary import assumptions, figures, notes
 from .tree import GROUP, TOTAL, DisplayRow, display_rows
-from .units import CONVENTION, percent
+from ..units import CONVENTION, percent
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from ..results.profile import Profile
 
 CSS = """
 .nc{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d232a;max-width:100%}
@@ -272,7 +272,7 @@ def _charts(profile: Profile) -> str:
 def _ops(profile: Profile) -> str:
     if profile.compute is None or not profile.compute.by_op:
         return ""
-    from .units import exact, si
+    from ..units import exact, si
 
     rows = []
     for r in profile.by_op():

@@ -13,10 +13,10 @@ from .columns import COLUMNS, MAX_SHAPE_WIDTH, choose_columns, parse_sort
 from .summary import assumptions, figures, notes
 from .table import clip
 from .tree import GROUP, TOTAL, display_rows
-from .units import CONVENTION
+from ..units import CONVENTION
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from ..results.profile import Profile
 
 CODE = {"name", "input", "output", "formula"}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .units import exact, nbytes
+from ..units import exact, nbytes
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from ..results.profile import Profile
 
 LABEL = 34
 

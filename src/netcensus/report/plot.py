@@ -12,7 +12,7 @@ from ..errors import SpecError
 from .charts import charts
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from ..results.profile import Profile
 
 KINDS = ("params", "flops", "memory")
 COLORS = {"params": "#3b7dd8", "flops": "#d8873b", "memory": "#4aa068"}

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from .style import PLAIN, Style
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from ..results.profile import Profile
 
 FORMATS = ("table", "json", "csv", "md", "html")
 EXTENSIONS = {".txt": "table", ".text": "table", ".json": "json", ".csv": "csv", ".md": "md",

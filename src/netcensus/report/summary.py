@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .table import coverage_line
-from .units import exact, nbytes, si
+from ..units import exact, nbytes, si
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from ..results.profile import Profile
 
 
 @dataclass(frozen=True)

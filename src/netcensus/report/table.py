@@ -15,10 +15,10 @@ from .columns import COLUMNS, MAX_SHAPE_WIDTH, Column, choose_columns, parse_sor
 from .memory import memory_lines
 from .style import PLAIN, Style
 from .tree import GROUP, TOTAL, DisplayRow, display_rows
-from .units import CONVENTION, exact, nbytes, si
+from ..units import CONVENTION, exact, nbytes, si
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from ..results.profile import Profile
 
 SEP = 2
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..profile import LayerRow, Profile
+    from ..results.profile import LayerRow, Profile
 
 LAYER, GROUP, TOTAL = "layer", "group", "total"
 

@@ -1,7 +1,7 @@
 """The analyses' result classes: plain, frozen dataclasses, and nothing here imports torch.
 
 They live apart from the analyses (which import torch at import time) so that a profile loaded from
-JSON (:func:`netcensus.schema.from_dict`, ``netcensus show FILE.json``) holds the very classes a live
+JSON (:func:`netcensus.results.schema.from_dict`, ``netcensus show FILE.json``) holds the very classes a live
 profile holds, without torch:
 
 * :mod:`.compute`: :class:`~.compute.ComputeResult` and its parts (re-exported by

@@ -35,7 +35,7 @@ from torch.nn.modules import module as nn_module
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .events import (
+from ..events import (
     BACKWARD,
     FORWARD,
     ModuleCall,

@@ -101,7 +101,7 @@ class Profile:
     kv_cache: Any = field(default=None, repr=False)
     """The :class:`netcensus.memory.KVCache` for ``kv_context``, when asked for."""
     trace: Any = field(default=None, repr=False, compare=False)
-    """The :class:`netcensus.trace.events.Trace` the figures come from (not serialised)."""
+    """The :class:`netcensus.events.Trace` the figures come from (not serialised)."""
 
     @property
     def param_bytes(self) -> int:
@@ -153,21 +153,21 @@ class Profile:
     def table(self, depth: int | None = -1, memory_columns: bool | None = None, **options: Any) -> str:
         """The terminal table. ``depth=-1``: the profile's default depth (None: every level).
         ``options``: ``columns``, ``sort``, ``expand``, ``width`` (see :func:`netcensus.report.render`)."""
-        from .report.render import check_display
-        from .report.table import render_table
+        from ..report.render import check_display
+        from ..report.table import render_table
 
         check_display(depth, options.get("width"))
         return render_table(self, self.depth if depth == -1 else depth, memory_columns, **options)
 
     def explain(self) -> str:
-        from .report.explain import render_explain
+        from ..report.explain import render_explain
 
         return render_explain(self)
 
     def render(self, fmt: str = "table", **options: Any) -> str:
         """This profile as ``table``, ``json``, ``csv``, ``md`` or ``html`` text
         (:func:`netcensus.report.render.render` lists the options)."""
-        from .report.render import render
+        from ..report.render import render
 
         return render(self, fmt, **options)
 
@@ -184,7 +184,7 @@ class Profile:
     def save(self, path: str, fmt: str | None = None, **options: Any) -> None:
         """Write the profile to ``path``, in the format its extension names (.json, .csv, .md, .html,
         .txt) unless ``fmt`` is given."""
-        from .report.render import format_for_path
+        from ..report.render import format_for_path
 
         text = self.render(fmt or format_for_path(str(path)), **options)
         with open(path, "w", encoding="utf-8") as f:
@@ -223,7 +223,7 @@ class Profile:
             return cls.from_json(f.read())
 
     def _repr_html_(self) -> str:
-        from .report.htmlpage import render_fragment
+        from ..report.htmlpage import render_fragment
 
         return render_fragment(self)
 

@@ -18,12 +18,12 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
-from ..results.compute import ComputeFigures, ComputeResult, Coverage, Figures, OpRow
-from ..results.kv_cache import KVCache, KVLayer
-from ..results.memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
+from .compute import ComputeFigures, ComputeResult, Coverage, Figures, OpRow
+from .kv_cache import KVCache, KVLayer
+from .memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
 
 if TYPE_CHECKING:
-    from ..profile import Profile
+    from .profile import Profile
 
 SCHEMA_VERSION = "1.0"
 
@@ -131,7 +131,7 @@ def _kv_cache(data: dict[str, Any]) -> KVCache:
 
 def from_dict(data: dict[str, Any]) -> Profile:
     """Rebuild a Profile from :func:`to_dict`'s data (no torch needed)."""
-    from ..profile import LayerRow, Profile
+    from .profile import LayerRow, Profile
 
     if not isinstance(data, dict) or "layers" not in data or "model" not in data:
         raise SpecError("this JSON is not a netcensus profile (no 'model' and 'layers' keys)",
