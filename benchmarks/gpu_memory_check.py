@@ -97,12 +97,14 @@ def _models(small: bool) -> list[tuple[str, Callable[[], nn.Module], Callable[[]
 
 def estimate(model: nn.Module, args: tuple[Any, ...], train: bool, precision: str) -> int:
     from netcensus.analyses.memory import analyze_memory
-    from netcensus.memory import param_infos, trace_contexts
+    from netcensus.analyses.memory import param_infos
+    from netcensus.options import OptimizerSpec, Precision
+    from netcensus.trace.contexts import trace_contexts
     from netcensus.trace.tracer import trace_model
 
-    trace = trace_model(model, args, train=train, contexts=trace_contexts(precision, device_type="cuda"))
-    optimizer = "adam" if train else None
-    return analyze_memory(trace, param_infos(model), optimizer=optimizer, precision=precision).peak
+    trace = trace_model(model, args, train=train, contexts=trace_contexts(Precision(precision), device_type="cuda"))
+    optimizer = OptimizerSpec("adam") if train else None
+    return analyze_memory(trace, param_infos(model), optimizer=optimizer, precision=Precision(precision)).peak
 
 
 def _roots(out: Any) -> list[torch.Tensor]:

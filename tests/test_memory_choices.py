@@ -9,16 +9,12 @@ from torch import nn
 
 import netcensus
 from netcensus.analyses.memory import analyze_memory
-from netcensus.memory import (
-    Checkpointing,
-    MemoryConfigError,
-    Precision,
-    low_precision_parameters,
-    param_infos,
-    trace_contexts,
-)
-from netcensus.memory.autocast import AutocastEmulation
-from netcensus.memory.checkpoint import check_targets
+from netcensus.analyses.memory import param_infos
+from netcensus.analyses.memory.checkpoint import check_targets
+from netcensus.errors import MemoryConfigError
+from netcensus.options import Checkpointing, OptimizerSpec, Precision
+from netcensus.trace.contexts import low_precision_parameters, trace_contexts
+from netcensus.trace.contexts.autocast import AutocastEmulation
 from netcensus.trace.tracer import trace_model
 
 
@@ -172,7 +168,7 @@ def test_pure_low_precision_needs_low_precision_parameters():
     m = _mlp()
     trace = trace_model(m, (torch.randn(4, 32),), train=True)
     with pytest.raises(MemoryConfigError, match="bfloat16"):
-        analyze_memory(trace, param_infos(m), precision="bf16")
+        analyze_memory(trace, param_infos(m), precision=Precision("bf16"))
 
 
 def test_pure_bf16_matches_a_real_bf16_run():
@@ -182,8 +178,8 @@ def test_pure_bf16_matches_a_real_bf16_run():
     with low_precision_parameters(m, torch.bfloat16):
         infos = param_infos(m)
         trace = trace_model(m, (x,), train=True)
-        est = analyze_memory(trace, infos, precision="bf16")
-        adam = analyze_memory(trace, infos, precision="bf16", optimizer="adam")
+        est = analyze_memory(trace, infos, precision=Precision("bf16"))
+        adam = analyze_memory(trace, infos, precision=Precision("bf16"), optimizer=OptimizerSpec("adam"))
         real = measure(m, (x,), train=True)
     assert [p for p in m.parameters()] == before and all(p.dtype == torch.float32 for p in m.parameters())
     # bfloat16 weights: (32*128 + 128 + 128*32 + 32) * 2 bytes = 8352 * 2 = 16,704; Adam keeps its two
@@ -196,7 +192,7 @@ def test_pure_bf16_matches_a_real_bf16_run():
 def test_mixed_precision_trace_without_emulation_is_flagged():
     m = _mlp()
     trace = trace_model(m, (torch.randn(4, 32),), train=True)
-    r = analyze_memory(trace, param_infos(m), precision="bf16-mixed")
+    r = analyze_memory(trace, param_infos(m), precision=Precision("bf16-mixed"))
     assert any("trace_contexts" in n for n in r.notes)
 
 
@@ -218,7 +214,7 @@ def test_autocast_emulation_casts_like_autocast():
 
 
 def test_trace_contexts_validates():
-    assert len(trace_contexts("fp32")) == 1 and len(trace_contexts("bf16-mixed")) == 2
-    assert trace_contexts("fp32", attention="math") == ()
+    assert len(trace_contexts(Precision("fp32"))) == 1 and len(trace_contexts(Precision("bf16-mixed"))) == 2
+    assert trace_contexts(Precision("fp32"), attention="math") == ()
     with pytest.raises(MemoryConfigError):
-        trace_contexts("fp32", attention="flash3")
+        trace_contexts(Precision("fp32"), attention="flash3")

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from netcensus.analyses.memory import analyze_memory
-from netcensus.memory import param_infos
+from netcensus.options import OptimizerSpec, Precision, Sharding
+from netcensus.analyses.memory import param_infos
 from netcensus.trace.tracer import trace_model
 
 W = 512 + 64 + 256 + 16
@@ -59,7 +60,7 @@ def test_training_activations_and_peak_without_optimizer():
 
 
 def test_training_peak_with_adam_is_the_optimizer_step():
-    r = _run(True, optimizer="adam")
+    r = _run(True, optimizer=OptimizerSpec("adam"))
     # Adam: exp_avg and exp_avg_sq per parameter: 2 * 848 = 1696 on the device; a float32 step counter
     # per parameter tensor (4 tensors * 4 bytes) on the host.
     assert r.optimizer == 1696 and r.optimizer_host == 16
@@ -84,7 +85,7 @@ def test_module_figures():
 
 
 def test_assumptions_name_every_choice():
-    r = _run(True, optimizer="sgd-momentum", precision="fp32", shard="zero1", devices=2)
+    r = _run(True, optimizer=OptimizerSpec("sgd-momentum"), precision=Precision("fp32"), sharding=Sharding.parse("zero1", 2))
     names = [a.name for a in r.assumptions]
     for wanted in ("step", "precision", "optimizer", "sharding", "accounting"):
         assert wanted in names

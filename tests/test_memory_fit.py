@@ -6,7 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from netcensus.memory import MemoryConfigError, fit, parse_bytes
+from netcensus.analyses.memory import fit
+from netcensus.errors import MemoryConfigError
+from netcensus.options import parse_bytes
 
 
 @pytest.mark.parametrize("text,value", [

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from netcensus.memory import kv_cache
+from netcensus.analyses.memory import kv_cache
 from netcensus.trace.tracer import trace_model
 
 

@@ -9,7 +9,9 @@ import torch
 from test_memory_oracle import LiveStorages
 from torch import nn
 
-from netcensus.memory import MemoryConfigError, OptimizerSpec, ParamInfo, optimizer_state, param_infos
+from netcensus.analyses.memory import ParamInfo, optimizer_state, param_infos
+from netcensus.errors import MemoryConfigError
+from netcensus.options import OptimizerSpec
 
 CASES = [
     ("sgd", torch.optim.SGD, {"lr": 0.1}),
@@ -127,7 +129,7 @@ def test_representative_steps_give_what_stepping_every_parameter_gives(monkeypat
                                                                        foreach):
     # the estimate steps one parameter per distinct shape and scales the step's temporaries by the
     # counts; with the shortcut switched off every parameter is stepped: all figures must be equal
-    from netcensus.memory import optimizer as module
+    from netcensus.analyses.memory import optimizer as module
 
     infos = param_infos(_repeated())
     spec = OptimizerSpec(name, {"foreach": foreach})

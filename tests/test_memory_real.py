@@ -18,7 +18,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from netcensus.analyses.memory import analyze_memory
-from netcensus.memory import param_infos, trace_contexts
+from netcensus.options import Precision
+from netcensus.analyses.memory import param_infos
+from netcensus.trace.contexts import trace_contexts
 from netcensus.trace.tracer import trace_model
 
 TOLERANCE = 0.05
@@ -138,9 +140,9 @@ HF = {"gpt2", "llama"}
 
 
 def _estimate(model, args, train: bool, precision: str = "fp32", **kw):
-    contexts = trace_contexts(precision, device_type="cpu")
+    contexts = trace_contexts(Precision(precision), device_type="cpu")
     trace = trace_model(model, args, train=train, contexts=contexts)
-    return analyze_memory(trace, param_infos(model), precision=precision, **kw)
+    return analyze_memory(trace, param_infos(model), precision=Precision(precision), **kw)
 
 
 @pytest.mark.parametrize("name", list(ZOO))
@@ -190,8 +192,8 @@ def test_fused_attention_saves_less_than_the_math_path():
     torch.manual_seed(0)
     model, args = TinyGPT(), (torch.randint(0, 256, (2, 128)),)
     pi = param_infos(model)
-    fused = analyze_memory(trace_model(model, args, train=True, contexts=trace_contexts("fp32")), pi)
-    unfused = trace_contexts("fp32", attention="math")
+    fused = analyze_memory(trace_model(model, args, train=True, contexts=trace_contexts(Precision("fp32"))), pi)
+    unfused = trace_contexts(Precision("fp32"), attention="math")
     math = analyze_memory(trace_model(model, args, train=True, contexts=unfused), pi)
     # The math path keeps the attention probabilities: B * H * L * L * 4 = 2 * 4 * 128 * 128 * 4 = 524288
     # bytes per layer, at least, more than the fused kernel's log-sum-exp.

@@ -13,14 +13,9 @@ import torch
 from torch import nn
 
 from netcensus.analyses.memory import analyze_memory
-from netcensus.memory import (
-    MemoryConfigError,
-    ParamInfo,
-    Sharding,
-    model_states,
-    optimizer_state,
-    param_infos,
-)
+from netcensus.analyses.memory import ParamInfo, model_states, optimizer_state, param_infos
+from netcensus.errors import MemoryConfigError
+from netcensus.options import OptimizerSpec, Precision, Sharding
 from netcensus.events import Trace
 from netcensus.trace.tracer import trace_model
 
@@ -31,7 +26,7 @@ PAPER = {"none": 120.0, "zero1": 31.4, "zero2": 16.6, "zero3": 1.9}
 def _states(strategy: str):
     params = [ParamInfo("w", (PSI,), "float16", True)]
     empty = Trace(events=(), calls=())
-    return analyze_memory(empty, params, optimizer="adam", precision="fp16-mixed", shard=strategy, devices=64)
+    return analyze_memory(empty, params, optimizer=OptimizerSpec("adam"), precision=Precision("fp16-mixed"), sharding=Sharding.parse(strategy, 64))
 
 
 @pytest.mark.parametrize("strategy", list(PAPER))
@@ -77,9 +72,9 @@ def test_sharded_training_peak_on_a_traced_model():
     m = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 64))
     trace = trace_model(m, (torch.randn(8, 64),), train=True)
     pi = param_infos(m)
-    one = analyze_memory(trace, pi, optimizer="adam")
-    z2 = analyze_memory(trace, pi, optimizer="adam", shard="zero2", devices=4)
-    z3 = analyze_memory(trace, pi, optimizer="adam", shard="zero3", devices=4)
+    one = analyze_memory(trace, pi, optimizer=OptimizerSpec("adam"))
+    z2 = analyze_memory(trace, pi, optimizer=OptimizerSpec("adam"), sharding=Sharding.parse("zero2", 4))
+    z3 = analyze_memory(trace, pi, optimizer=OptimizerSpec("adam"), sharding=Sharding.parse("zero3", 4))
     w = one.weights
     assert z2.weights == w and z2.gradients == -(-w // 4) and z2.optimizer == -(-2 * w // 4)
     assert z3.weights == -(-w // 4)

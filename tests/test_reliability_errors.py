@@ -29,8 +29,8 @@ import netcensus
 from netcensus import InputError, ModelLoadError, SpecError, TraceError, UnsupportedOpsError
 from netcensus.cli import run
 from netcensus.examples import alexnet
-from netcensus.memory.errors import MemoryConfigError
-from netcensus.spec import load_model
+from netcensus.errors import MemoryConfigError
+from netcensus.load import load_model
 
 TESTS = Path(__file__).resolve().parent
 ZOO_FILE = TESTS / "zoo_big.py"

@@ -59,3 +59,10 @@ class InternalError(NetcensusError):
 
     usage = False
     exit_code = 1
+
+
+class MemoryConfigError(SpecError):
+    """An optimizer, precision, sharding, checkpointing or budget choice that is not valid.
+
+    The message names the value given and lists the valid ones.
+    """

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .dtypes import numel
+
 Phase = Literal["forward", "backward"]
 
 FORWARD: Phase = "forward"
@@ -45,10 +47,7 @@ class TensorMeta:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return numel(self.shape)
 
 
 @dataclass(frozen=True, slots=True)

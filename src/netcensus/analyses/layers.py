@@ -12,6 +12,8 @@ from typing import Any
 from torch import nn
 
 from .. import formulas
+from ..results.compute import ComputeResult
+from ..results.memory import MemoryResult
 from ..results.profile import LayerRow
 from ..units import exact, shape
 from ..events import ModuleCall, TensorMeta, Trace
@@ -58,7 +60,10 @@ def _call_inputs(call: ModuleCall) -> tuple[list[TensorMeta], str]:
     return metas, text
 
 
-def build_layers(model: nn.Module, trace: Trace, params: ParamCensus) -> tuple[list[LayerRow], list[str]]:
+def build_layers(model: nn.Module, trace: Trace, params: ParamCensus, compute: ComputeResult | None = None,
+                 memory: MemoryResult | None = None) -> tuple[list[LayerRow], list[str]]:
+    """One finished row per module, in tree order, with its compute and memory figures joined in (when
+    given), and the warnings of every row."""
     first: dict[str, ModuleCall] = {}
     calls: dict[str, int] = {}
     for c in trace.calls:
@@ -66,6 +71,8 @@ def build_layers(model: nn.Module, trace: Trace, params: ParamCensus) -> tuple[l
         calls[c.path] = calls.get(c.path, 0) + 1
     modules = dict(model.named_modules())
     order = _tree_order(list(modules), list(first))
+    by_module = compute.modules if compute is not None else {}
+    held = {m.path: m for m in memory.modules} if memory is not None else {}
 
     rows: list[LayerRow] = []
     warnings: list[str] = []
@@ -81,19 +88,30 @@ def build_layers(model: nn.Module, trace: Trace, params: ParamCensus) -> tuple[l
             out_text = structure_text(call.outputs)
         else:
             in_metas, in_text, out_metas, out_text = [], "", [], ""
-        in_shapes = [m.shape for m in in_metas]
         out_shapes = [m.shape for m in out_metas]
+        n_calls = calls.get(path, 0)
+        formula, explain, row_warnings = _check(
+            module, mp, n_calls, out_shapes, tuple(tuple(m.shape) for m in tensor_metas(call.inputs)) if call else ())
+        not_called = call is None and _has_forward(module)
+        if not_called:
+            explain.insert(0, "not called during the trace")
+        mc = by_module.get(path)
+        figures = mc.figures if mc is not None else None
+        mm = held.get(path)
         row = LayerRow(
             path=path, type=type(module).__name__, depth=path.count(".") + 1 if path else 0,
-            calls=calls.get(path, 0), input_shapes=in_shapes, output_shapes=out_shapes,
+            calls=n_calls, input_shapes=[m.shape for m in in_metas], output_shapes=out_shapes,
             params=mp.total, own_params=mp.own, trainable_params=mp.total_trainable,
             input_text=in_text, output_text=out_text, describe=formulas.describe(module),
-            buffers=mp.buffers,
+            formula=formula, explain=explain, warnings=row_warnings, buffers=mp.buffers, not_called=not_called,
+            macs=figures.total.macs if figures else 0, flops=figures.total.flops if figures else 0,
+            core_macs=figures.total.core_macs if figures else 0,
+            forward_flops=figures.forward.flops if figures else 0,
+            backward_flops=figures.backward.flops if figures else 0,
+            unsupported_calls=mc.unsupported_calls if mc is not None else 0,
+            saved_bytes=mm.saved_total if mm is not None else 0,
+            peak_bytes=max(mm.forward_peak, mm.backward_peak or 0) if mm is not None else 0,
         )
-        _check(row, module, mp, tuple(tuple(m.shape) for m in tensor_metas(call.inputs)) if call else ())
-        if call is None and _has_forward(module):
-            row.explain.insert(0, "not called during the trace")
-            row.not_called = True
         warnings.extend(f"{row.name}: {w}" for w in row.warnings)
         rows.append(row)
     return rows, warnings
@@ -125,24 +143,30 @@ def _tree_order(paths: list[str], called: list[str]) -> list[str]:
     return sorted(paths, key=lambda p: seq[p])
 
 
-def _check(row: LayerRow, module: nn.Module, mp: Any, positional: tuple[tuple[int, ...], ...]) -> None:
-    """Fill the formula column and explanation, comparing each analytic value with the fact."""
+def _check(module: nn.Module, mp: Any, calls: int, output_shapes: list[tuple[int, ...]],
+           positional: tuple[tuple[int, ...], ...]) -> tuple[str, list[str], list[str]]:
+    """The formula column, the explanation and the warnings of one row, comparing each analytic value
+    with the fact."""
+    explain: list[str] = []
+    warnings: list[str] = []
+    short = ""
     own_numel = sum(t.numel for t in mp.tensors)
     formula = formulas.param_formula(module)
     if formula is not None:
-        row.formula = formula.short or formula.numbers
+        short = formula.short or formula.numbers
         if formula.value != own_numel:
-            row.warnings.append(f"parameter formula gives {exact(formula.value)} but the module's own "
-                                f"tensors hold {exact(own_numel)}")
-    if row.calls:
+            warnings.append(f"parameter formula gives {exact(formula.value)} but the module's own "
+                            f"tensors hold {exact(own_numel)}")
+    if calls:
         predicted = formulas.shape_formula(module, positional) if positional else None
-        traced = tuple(row.output_shapes[0]) if row.output_shapes else None
+        traced = tuple(output_shapes[0]) if output_shapes else None
         if predicted is not None and traced is not None and tuple(predicted.shape) != traced:
-            row.warnings.append(f"analytic output shape {shape(predicted.shape)} differs from the traced "
-                                f"{shape(row.output_shapes[0])}")
-        row.explain.extend(formulas.explain_lines(module, positional, tuple(row.output_shapes),
-                                                  formula=formula, predicted=predicted))
+            warnings.append(f"analytic output shape {shape(predicted.shape)} differs from the traced "
+                            f"{shape(output_shapes[0])}")
+        explain.extend(formulas.explain_lines(module, positional, tuple(output_shapes),
+                                              formula=formula, predicted=predicted))
     elif mp.tensors:
-        row.explain.extend(formulas.explain_lines(module, (), (), formula=formula))
+        explain.extend(formulas.explain_lines(module, (), (), formula=formula))
     for local, owner in mp.shared_from:
-        row.explain.append(f"shared  {local} is the same tensor as {owner}: counted there, not here")
+        explain.append(f"shared  {local} is the same tensor as {owner}: counted there, not here")
+    return short, explain, warnings

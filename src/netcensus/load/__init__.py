@@ -6,8 +6,8 @@ programs, and, as a parameter census with no code executed, ``torch.save`` check
 safetensors files. Optional packages are imported by the adapter that needs them.
 """
 
-from .core import load, load_file
+from .core import load, load_file, load_model
 from .literals import parse_value, split_pairs
 from .result import Loaded, TensorInfo
 
-__all__ = ["Loaded", "TensorInfo", "load", "load_file", "parse_value", "split_pairs"]
+__all__ = ["Loaded", "TensorInfo", "load", "load_file", "load_model", "parse_value", "split_pairs"]

@@ -109,7 +109,7 @@ def load_file(path: str, device: str = "meta") -> Loaded:
 def _device(device: Any) -> str:
     """Checked before anything is built on it: an unavailable accelerator is the user's to fix, not a
     failure of their factory (``calling alexnet() raised AssertionError: Torch not compiled with CUDA``)."""
-    from ..spec import check_device
+    from .inputs import check_device
 
     return check_device(device)
 
@@ -123,3 +123,14 @@ def _forms() -> str:
     return ("give pkg.module:attr, path/to/file.py:Name, hf:ORG/NAME, hf:path/to/dir, hf:MODEL_TYPE, "
             "torchvision:NAME, timm:NAME, or a saved file (.safetensors, .pt/.pth/.bin checkpoint, "
             "TorchScript, .pt2 program, *.index.json)")
+
+
+def load_model(spec: str, *, device: str = "meta") -> nn.Module:
+    """Build the model a spec names: ``pkg.module:attr`` or ``path/to/file.py:attr`` (an instance, used as
+    is; a class or a factory, called with no arguments under ``torch.device(device)``). A shorthand for
+    :func:`netcensus.load.load` with Python sources only."""
+    from .python_source import load_python
+
+    model = load_python(spec, (), {}, device).model
+    assert model is not None
+    return model

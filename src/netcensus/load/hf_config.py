@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from ..errors import ModelLoadError, SpecError
-from ..spec import parse_dtype
+from .inputs import parse_dtype
 from .hf_resolve import ResolvedConfig
 
 _DTYPE_KEYS = ("dtype", "torch_dtype")

@@ -12,6 +12,8 @@ from typing import Any, NamedTuple
 
 from torch import nn
 
+from ..dtypes import numel
+
 
 class TensorInfo(NamedTuple):
     """One stored tensor: its name (dotted path in the file), shape, dtype name (torch spelling, e.g.
@@ -24,10 +26,7 @@ class TensorInfo(NamedTuple):
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return numel(self.shape)
 
 
 @dataclass(frozen=True, eq=False)

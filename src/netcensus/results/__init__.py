@@ -6,7 +6,8 @@ profile holds, without torch:
 
 * :mod:`.compute`: :class:`~.compute.ComputeResult` and its parts (re-exported by
   :mod:`netcensus.analyses.compute`);
-* :mod:`.memory`: :class:`~.memory.MemoryResult` and its parts (re-exported by :mod:`netcensus.memory`);
-* :mod:`.kv_cache`: :class:`~.kv_cache.KVCache`, :class:`~.kv_cache.KVLayer` (re-exported by
-  :mod:`netcensus.memory`).
+* :mod:`.memory`: :class:`~.memory.MemoryResult` and its parts;
+* :mod:`.kv_cache`: :class:`~.kv_cache.KVCache`, :class:`~.kv_cache.KVLayer`;
+* :mod:`.profile`: :class:`~.profile.Profile` and :class:`~.profile.LayerRow`, assembled once from the
+  others; :mod:`.schema`: their versioned JSON.
 """

@@ -1,5 +1,4 @@
-"""The KV cache estimate (:func:`netcensus.memory.kv_cache.kv_cache`), re-exported by
-:mod:`netcensus.memory`."""
+"""The KV cache estimate (:func:`netcensus.analyses.memory.kv_cache.kv_cache`)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The result of the memory analysis (:func:`netcensus.analyses.memory.analyze_memory`): plain, frozen,
-JSON-friendly data, re-exported by :mod:`netcensus.memory`.
+JSON-friendly data, re-exported by :mod:`netcensus.analyses.memory`.
 
 All figures are bytes (ints). With sharding, model-state figures and peaks are per device.
 """
@@ -31,7 +31,7 @@ class PeakPoint:
     module: str
     op: str
     breakdown: dict[str, int] = field(default_factory=dict)
-    """Bytes per category at the peak (see :mod:`netcensus.memory.timeline`)."""
+    """Bytes per category at the peak (see :mod:`netcensus.analyses.memory.timeline`)."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
+@dataclass(frozen=True)
 class LayerRow:
     path: str
     """state_dict-style dotted path; ``""`` for the root."""
@@ -70,7 +70,7 @@ class LayerRow:
         return "no" if self.trainable_params == 0 else "partial"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Profile:
     model: str
     """The model's class name (the root's name in reports)."""
@@ -96,10 +96,10 @@ class Profile:
     compute: Any = field(default=None, repr=False)
     """The :class:`netcensus.analyses.compute.ComputeResult` (totals, per module, by op, coverage)."""
     memory: Any = field(default=None, repr=False)
-    """The :class:`netcensus.memory.MemoryResult`: weights, gradients, optimizer, activations, peak,
+    """The :class:`netcensus.results.memory.MemoryResult`: weights, gradients, optimizer, activations, peak,
     with its assumptions (bytes, per device when sharded)."""
     kv_cache: Any = field(default=None, repr=False)
-    """The :class:`netcensus.memory.KVCache` for ``kv_context``, when asked for."""
+    """The :class:`netcensus.results.kv_cache.KVCache` for ``kv_context``, when asked for."""
     trace: Any = field(default=None, repr=False, compare=False)
     """The :class:`netcensus.events.Trace` the figures come from (not serialised)."""
 

@@ -1,31 +1,26 @@
-"""Parse what users type: input specs (``1x3x224x224``, ``1x128:int64``, ``ids=1x128:int64``) and
-model specs (``pkg.module:attr``, ``path/to/file.py:Name``).
+"""Inputs as users give them: specs they type (``1x3x224x224``, ``1x128:int64``, ``ids=1x128:int64``),
+shapes, or tensors, turned into the ``(args, kwargs)`` a forward takes.
 
 Parsing is separate from building: an :class:`InputSpec` is plain data; :func:`make_input` turns it
-into a tensor on the requested device.
+into a tensor on the requested device; :func:`build_inputs` does both for the API's arguments.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from .errors import SpecError
+from ..dtypes import ALIASES, dtype_name
+from ..errors import SpecError
+from ..units import shape
 
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32, "fp32": torch.float32, "f32": torch.float32, "float": torch.float32,
-    "float16": torch.float16, "fp16": torch.float16, "f16": torch.float16, "half": torch.float16,
-    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-    "float64": torch.float64, "fp64": torch.float64, "f64": torch.float64, "double": torch.float64,
-    "int64": torch.int64, "i64": torch.int64, "long": torch.int64,
-    "int32": torch.int32, "i32": torch.int32, "int": torch.int32,
-    "int16": torch.int16, "int8": torch.int8, "uint8": torch.uint8,
-    "bool": torch.bool,
-}
+DTYPES: dict[str, torch.dtype] = {name: getattr(torch, canonical) for name, canonical in ALIASES.items()}
+"""What users may type for an input dtype -> the torch dtype (the names of :data:`netcensus.dtypes.ALIASES`)."""
 
 #: A dimension above this is refused: no model input has 10^9 elements along one axis.
 MAX_DIM = 1 << 31
@@ -140,12 +135,105 @@ def make_input(spec: InputSpec, device: str | torch.device = "meta") -> torch.Te
     return torch.randn(spec.shape, dtype=spec.dtype, device=device, generator=generator)
 
 
-def load_model(spec: str, *, device: str = "meta") -> nn.Module:
-    """Build the model a spec names: ``pkg.module:attr`` or ``path/to/file.py:attr`` (an instance, used as
-    is; a class or a factory, called with no arguments under ``torch.device(device)``). A shorthand for
-    :func:`netcensus.load.load` with Python sources only."""
-    from .load.python_source import load_python
+def batch_of(args: tuple, kwargs: dict) -> int:
+    """The batch size of the inputs: the first dimension of the first tensor."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            return int(value.shape[0])
+    return 1
 
-    model = load_python(spec, (), {}, device).model
-    assert model is not None
-    return model
+
+def build_inputs(inputs: Any, input_size: Any, dtype: Any, device: str) -> tuple[tuple, dict, str]:
+    if inputs is not None and input_size is not None:
+        raise SpecError("both inputs= and input_size= were given", fix="give one of them")
+    if inputs is not None:
+        if isinstance(inputs, Mapping):
+            args, kwargs = (), dict(inputs)
+        elif isinstance(inputs, tuple) and not hasattr(inputs, "_fields"):
+            args, kwargs = inputs, {}
+        elif isinstance(inputs, list) and inputs and all(isinstance(x, torch.Tensor) for x in inputs):
+            args, kwargs = tuple(inputs), {}
+        else:
+            args, kwargs = (inputs,), {}
+        if device != "meta":
+            check_real(enumerate(_live_tensors((args, kwargs))), "input tensor", device)
+        return args, kwargs, describe_values(args, kwargs)
+    if input_size is None:
+        raise SpecError("no inputs were given",
+                        fix="pass inputs=tensor(s) or input_size=(1, 3, 224, 224) (CLI: --input 1x3x224x224)")
+    specs = input_specs(input_size, dtype)
+    args = tuple(make_input(s, device) for s in specs if s.name is None)
+    kwargs = {s.name: make_input(s, device) for s in specs if s.name is not None}
+    return args, kwargs, ", ".join(_describe_spec(s) for s in specs)
+
+
+def _live_tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, Mapping):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in _live_tensors(v)]
+    return []
+
+
+def check_real(named: Any, what: str, device: str) -> None:
+    """A run on a real device copies values; meta tensors have none."""
+    for name, t in named:
+        if t.device.type == "meta":
+            raise SpecError(f"{what} {name!r} is on the meta device, which holds no values, so it cannot "
+                            f"run on {device}",
+                            fix="profile on meta (the default device, which needs no values), or build the "
+                                "model and inputs on a real device")
+
+
+def input_specs(input_size: Any, dtype: Any) -> list[InputSpec]:
+    if isinstance(input_size, (str, InputSpec)) or (
+        isinstance(input_size, Sequence) and all(isinstance(d, (int, float)) and not isinstance(d, bool)
+                                                 for d in input_size)
+    ):  # one shape (a float in it is then named as a non-integer dimension), else a list of them
+        items = [input_size]
+    elif isinstance(input_size, Sequence):
+        items = list(input_size)
+    else:
+        raise SpecError(f"input_size {input_size!r} is not a shape or a list of shapes",
+                        fix="give input_size=(1, 3, 224, 224) or [(1, 3), (1, 5)]")
+    if dtype is None or isinstance(dtype, (str, torch.dtype)):
+        dtypes = [parse_dtype(dtype)] * len(items)
+    else:
+        dtypes = [parse_dtype(d) for d in dtype]
+        if len(dtypes) != len(items):
+            raise SpecError(f"{len(dtypes)} dtypes for {len(items)} inputs", fix="give one dtype per input")
+    specs = []
+    for item, dt in zip(items, dtypes):
+        if isinstance(item, InputSpec):
+            specs.append(item)
+        elif isinstance(item, str):
+            specs.append(parse_input(item, dt or torch.float32))
+        else:
+            specs.append(InputSpec(check_shape(item), dt or torch.float32))
+    return specs
+
+
+def _describe_spec(s: InputSpec) -> str:
+    text = f"{shape(s.shape)} {dtype_name(s.dtype)}"
+    return f"{s.name}={text}" if s.name else text
+
+
+def describe_values(args: tuple, kwargs: dict) -> str:
+    parts = []
+    for v in args:
+        parts.append(_describe_value(v))
+    for k, v in kwargs.items():
+        parts.append(f"{k}={_describe_value(v)}")
+    return ", ".join(parts)
+
+
+def _describe_value(v: Any) -> str:
+    if isinstance(v, torch.Tensor):
+        return f"{shape(tuple(v.shape))} {dtype_name(v.dtype)}"
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(_describe_value(x) for x in v) + ")"
+    if isinstance(v, Mapping):
+        return "{" + ", ".join(f"{k}: {_describe_value(x)}" for k, x in v.items()) + "}"
+    return repr(v)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from operator import add
 
-from ..events import OpEvent, TensorMeta, Trace
+from ...events import OpEvent, TensorMeta, Trace
 
 CATEGORIES = ("weights", "buffers", "inputs", "gradients", "optimizer", "weight_copies", "activations",
               "outputs", "temporaries", "recompute", "gathered", "ddp_buckets")

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import MemoryConfigError
+from ..errors import MemoryConfigError
 
 
 def _valid(values: Iterable[str]) -> str:
@@ -24,7 +24,7 @@ class Precision(enum.Enum):
     * ``fp32`` / ``fp64`` / ``fp16`` / ``bf16``: weights, gradients, optimizer state and compute all in
       that dtype (the model must be traced with its floating parameters in that dtype).
     * ``bf16-mixed`` / ``fp16-mixed``: compute in the low dtype through autocast (emulated on meta
-      tensors, see :mod:`netcensus.memory.autocast`). The fp32 master weights are the parameters
+      tensors, see :mod:`netcensus.trace.contexts.autocast`). The fp32 master weights are the parameters
       themselves when they are float32 (PyTorch AMP); when the parameters are low precision (Apex O2,
       DeepSpeed, the ZeRO paper), the optimizer holds a float32 master copy, counted in its state.
     """
@@ -85,7 +85,7 @@ OPTIMIZERS: dict[str, tuple[str, dict[str, Any]]] = {
     "adam8bit": ("", {}),
 }
 """Accepted optimizer names -> (torch.optim class name, default keyword arguments). ``adam8bit`` is
-bitsandbytes' blockwise 8-bit Adam, counted by formula (see :mod:`netcensus.memory.optimizer`)."""
+bitsandbytes' blockwise 8-bit Adam, counted by formula (see :mod:`netcensus.analyses.memory.optimizer`)."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class Checkpointing:
     ``"blocks"``) means every *block*: the outermost modules that are numbered children of a container
     (``layers.0``, ``layers.1``...) repeated with the same class at least twice (transformer layers,
     ResNet blocks); ``"none"``/``"off"`` mean no checkpointing. ``parse`` checks the form only; whether
-    the names match modules of a model is :func:`netcensus.memory.checkpoint.check_targets`' question.
+    the names match modules of a model is :func:`netcensus.analyses.memory.checkpoint.check_targets`' question.
     """
 
     targets: frozenset[str]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-from .errors import MemoryConfigError
+from ..errors import MemoryConfigError
 
 UNITS: dict[str, int] = {
     "b": 1,

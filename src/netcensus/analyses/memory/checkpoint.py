@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import NamedTuple
 
-from ..events import ModuleCall, Trace
-from .choices import Checkpointing
-from .errors import MemoryConfigError
+from ...events import ModuleCall, Trace
+from ...errors import MemoryConfigError
+from ...options import Checkpointing
 from .timeline import Life, _metas
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .budget import parse_bytes
+from ...errors import SpecError
+from ...options.budget import parse_bytes
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def fit(peak_at: Callable[[int], int], budget: str | int, *, start: int = 1,
     """The largest ``n`` in ``[start, limit]`` with ``peak_at(n) <= budget`` (see module docstring)."""
     cap = parse_bytes(budget)
     if start < 1 or limit < start:
-        raise ValueError(f"need 1 <= start <= limit, got start={start}, limit={limit}")
+        raise SpecError(f"need 1 <= start <= limit, got start={start}, limit={limit}")
     tries: list[tuple[int, int]] = []
     cache: dict[int, int] = {}
 

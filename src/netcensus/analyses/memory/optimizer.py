@@ -32,9 +32,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from ..trace.tracer import fills_own_storage
-from .choices import OptimizerSpec, Precision
-from .errors import MemoryConfigError
+from ...errors import MemoryConfigError
+from ...options import OptimizerSpec, Precision
+from ...tensors import fills_own_storage
 from .params import ParamInfo
 
 

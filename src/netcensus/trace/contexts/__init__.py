@@ -2,7 +2,7 @@
 
 ``trace_contexts(precision)`` returns the ``contexts`` to pass to ``trace_model``:
 
-* :func:`~netcensus.memory.attention.fused_attention` (unless ``attention="math"``), so attention saves
+* :func:`~netcensus.trace.contexts.attention.fused_attention` (unless ``attention="math"``), so attention saves
   what a fused kernel saves;
 * for ``bf16-mixed`` / ``fp16-mixed``, the autocast emulation (entered last, so it casts before the
   attention routing sees the call).
@@ -24,17 +24,16 @@ from torch import nn
 
 from .attention import fused_attention
 from .autocast import autocast_emulation
-from .choices import Precision
-from .errors import MemoryConfigError
+from ...errors import MemoryConfigError
+from ...options import Precision
 
 
-def trace_contexts(precision: Precision | str = Precision.FP32, *, attention: str = "fused",
+def trace_contexts(precision: Precision = Precision.FP32, *, attention: str = "fused",
                    device_type: str = "cuda") -> tuple[Callable[[], AbstractContextManager[Any]], ...]:
     """Context factories for ``trace_model(..., contexts=...)`` (see the module docstring).
 
     ``device_type`` picks the autocast op lists: ``"cuda"`` (default) or ``"cpu"``.
     """
-    precision = Precision.parse(precision)
     if attention not in ("fused", "math"):
         raise MemoryConfigError(f"unknown attention {attention!r}", fix="use 'fused' or 'math'")
     if device_type not in ("cuda", "cpu"):

@@ -19,26 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-_FLOATING = {"float64", "float32", "float16", "bfloat16", "float8_e4m3fn", "float8_e5m2",
-             "float8_e4m3fnuz", "float8_e5m2fnuz", "complex64", "complex128", "complex32"}
-
-ITEMSIZE = {
-    "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "complex128": 16, "complex64": 8,
-    "complex32": 4, "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool": 1,
-    "uint16": 2, "uint32": 4, "uint64": 8, "float8_e4m3fn": 1, "float8_e5m2": 1, "float8_e4m3fnuz": 1,
-    "float8_e5m2fnuz": 1,
-}
-"""Bytes per element of each dtype, by the name the trace uses (``str(dtype)`` without ``torch.``)."""
-
-
-def itemsize(dtype: str) -> int:
-    """Bytes per element of ``dtype`` (a trace dtype name such as ``"bfloat16"``)."""
-    size = ITEMSIZE.get(dtype)
-    if size is None:
-        size = torch.empty((), dtype=getattr(torch, dtype)).element_size()
-        ITEMSIZE[dtype] = size
-    return size
-
+from ...dtypes import FLOATING, itemsize, numel
 
 @dataclass(frozen=True, slots=True)
 class ParamInfo:
@@ -60,10 +41,7 @@ class ParamInfo:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return numel(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -72,7 +50,7 @@ class ParamInfo:
 
     @property
     def floating(self) -> bool:
-        return self.dtype in _FLOATING
+        return self.dtype in FLOATING
 
     @property
     def trainable(self) -> bool:
@@ -102,7 +80,7 @@ def _storage_key(t: torch.Tensor) -> int | None:
         return None
 
 
-def param_infos(model: nn.Module) -> list[ParamInfo]:
+def param_infos(model: nn.Module, cast_to: str | None = None) -> list[ParamInfo]:
     """Describe ``model``'s parameters and buffers, deduplicated by tensor identity and storage.
 
     Reads only metadata (shape, dtype, requires_grad, storage identity); works for meta models.
@@ -137,6 +115,11 @@ def param_infos(model: nn.Module) -> list[ParamInfo]:
                 storage_nbytes = None
             if storage_users.get(key, 0) > 1:
                 sid = storage_ids.setdefault(key, len(storage_ids) + 1)
-        out.append(ParamInfo(names[0], tuple(t.shape), str(t.dtype).removeprefix("torch."),
-                             bool(t.requires_grad), kind, sid, storage_nbytes, tuple(names[1:])))
+        dtype = str(t.dtype).removeprefix("torch.")
+        if cast_to is not None and dtype in FLOATING:  # traced on stand-ins cast to another dtype
+            if storage_nbytes is not None:
+                storage_nbytes = storage_nbytes * itemsize(cast_to) // itemsize(dtype)
+            dtype = cast_to
+        out.append(ParamInfo(names[0], tuple(t.shape), dtype, bool(t.requires_grad), kind, sid,
+                             storage_nbytes, tuple(names[1:])))
     return out

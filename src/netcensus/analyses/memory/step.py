@@ -20,17 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..memory.checkpoint import CheckpointEffect, blocks
-from ..memory.checkpoint import apply as apply_checkpointing
-from ..memory.choices import Checkpointing, OptimizerSpec, Precision
-from ..memory.errors import MemoryConfigError
-from ..memory.optimizer import OptimizerState, optimizer_state
-from ..memory.params import ParamInfo, distinct_bytes
-from ..memory.sharding import Sharding, model_states, per_device
-from ..memory.timeline import Life, Series, alive_at_end, lifetimes
-from ..units import nbytes as fmt_bytes
-from ..results.memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
-from ..events import Trace
+from ...errors import MemoryConfigError
+from ...options import Checkpointing, OptimizerSpec, Precision, Sharding
+from .checkpoint import CheckpointEffect, blocks
+from .checkpoint import apply as apply_checkpointing
+from .optimizer import OptimizerState, optimizer_state
+from .params import ParamInfo, distinct_bytes
+from .sharding import model_states, per_device
+from .timeline import Life, Series, alive_at_end, lifetimes
+from ...units import nbytes as fmt_bytes
+from ...results.memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
+from ...events import Trace
 
 __all__ = ["analyze_memory"]
 
@@ -39,30 +39,20 @@ def analyze_memory(
     trace: Trace,
     params: Sequence[ParamInfo],
     *,
-    optimizer: OptimizerSpec | str | None = None,
-    precision: Precision | str = "fp32",
-    checkpointing: Checkpointing | str | Sequence[str] | None = None,
-    shard: Sharding | str | None = None,
-    devices: int = 1,
+    optimizer: OptimizerSpec | None = None,
+    precision: Precision = Precision.FP32,
+    checkpointing: Checkpointing | None = None,
+    sharding: Sharding | None = None,
     module_flops: Mapping[str, int] | None = None,
 ) -> MemoryResult:
-    """Memory of the traced step (see the module docstring).
-
-    ``optimizer``: a name (``"sgd"``, ``"sgd-momentum"``, ``"adam"``, ``"adamw"``, ``"adagrad"``,
-    ``"rmsprop"``, ``"adam8bit"``...), an :class:`OptimizerSpec`, or None. ``precision``: ``"fp32"``,
-    ``"fp16"``, ``"bf16"``, ``"fp16-mixed"``, ``"bf16-mixed"``; the trace must have been made
-    accordingly (:func:`netcensus.memory.setup.trace_contexts`). ``checkpointing``: None, ``"all"``
-    (every block) or module class names / paths. ``shard``: ``"ddp"``, ``"zero1"``, ``"zero2"``,
-    ``"zero3"``, ``"fsdp-full"``, ``"fsdp-grad-op"``, ``"fsdp-hybrid:<node size>"`` or a
-    :class:`Sharding`, over ``devices``. ``module_flops``: forward FLOPs per module path (summed over
-    its calls, children included), to price the recomputation of checkpointing.
+    """Memory of the traced step (see the module docstring), for the choices of
+    :class:`netcensus.options.Options`: the trace must have been made with the same precision
+    (:func:`netcensus.trace.contexts.trace_contexts`). ``sharding`` None means one device.
+    ``module_flops``: forward FLOPs per module path (summed over its calls, children included), to price
+    the recomputation of checkpointing.
     """
-    spec = OptimizerSpec.parse(optimizer)
-    policy = Precision.parse(precision)
-    ckpt = Checkpointing.parse(checkpointing)
-    sharding = Sharding.parse(shard, devices)
-    if isinstance(shard, Sharding) and devices != 1 and devices != shard.devices:
-        raise MemoryConfigError(f"devices={devices} disagrees with the Sharding's devices={shard.devices}")
+    spec, policy, ckpt = optimizer, precision, checkpointing
+    sharding = sharding or Sharding()
     notes: list[str] = []
     _check_precision(trace, params, policy, notes)
 

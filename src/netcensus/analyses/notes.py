@@ -1,0 +1,42 @@
+"""The notes a profile prints under its table: facts the reader should know about the census and the
+trace (tied and aliased tensors, modules that never ran, checkpointing that matched nothing)."""
+
+from __future__ import annotations
+
+from ..events import Trace
+from ..options import Checkpointing
+from ..results.profile import LayerRow
+from .memory.checkpoint import blocks
+from .params import ParamCensus
+
+
+def profile_notes(params: ParamCensus, rows: list[LayerRow], trace: Trace,
+                  checkpointing: Checkpointing | None) -> list[str]:
+    notes = [f"tied: {' = '.join(group)} is one tensor, counted once" for group in params.tied]
+    notes += [f"aliased: {', '.join(group)} are distinct parameters sharing one storage; counted once each, "
+              "as model.parameters() does" for group in params.aliased]
+    notes += _checkpointing_notes(checkpointing, trace)
+    never = [r.name for r in rows if r.not_called]
+    if never:
+        notes.append(f"not called in the trace: {', '.join(never[:8])}" + (" ..." if len(never) > 8 else ""))
+    return notes
+
+
+def _checkpointing_notes(spec: Checkpointing | None, trace: Trace) -> list[str]:
+    """What a checkpointing choice that names real modules still left out: modules that never ran in
+    the traced forward, or ``"all"`` on a model without blocks (nothing to checkpoint then)."""
+    if spec is None or not trace.train or trace.backward_start is None:
+        return []
+    calls = [c for c in trace.calls if c.path]
+    if spec.all_blocks:
+        if blocks(calls):
+            return []
+        return ["checkpointing 'all': the model has no blocks (numbered children such as layers.0 of a "
+                "container with at least two of one class), so nothing is checkpointed; name the modules "
+                "to checkpoint by path or class name instead"]
+    ran = {c.path for c in calls} | {c.type for c in calls}
+    idle = sorted(t for t in spec.targets if t not in ran)
+    if not idle:
+        return []
+    return [f"checkpointing: {', '.join(repr(t) for t in idle)} never ran in the traced forward, so "
+            f"nothing is checkpointed for {'it' if len(idle) == 1 else 'them'}"]

@@ -1,0 +1,122 @@
+"""What a user chooses, as one frozen, typed :class:`Options` built once at the boundary.
+
+The API's keyword arguments and the command line's flags are both turned into an :class:`Options` by
+:meth:`Options.build`, which validates every value once and raises :class:`~netcensus.errors.SpecError`
+(or its subclass :class:`~netcensus.errors.MemoryConfigError`) naming the value and the valid ones.
+Below the boundary only these typed values travel: no strings to parse again, no sentinels.
+
+Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import SpecError
+from .budget import parse_bytes
+from .choices import OPTIMIZERS, Checkpointing, OptimizerSpec, Precision
+from .sharding import Sharding, ShardStrategy
+
+
+class Default(enum.Enum):
+    """The value of an option the user left out, where the default depends on other options."""
+
+    DEFAULT = "default"
+
+    def __repr__(self) -> str:
+        return "default"
+
+
+DEFAULT = Default.DEFAULT
+"""``optimizer=DEFAULT``: AdamW for a training step, none for inference."""
+
+OptimizerArg = str | OptimizerSpec | None | Default
+PrecisionArg = str | Precision | None
+CheckpointingArg = str | Iterable[str] | Checkpointing | None | bool
+ShardArg = str | Sharding | None
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every choice of one profile, validated."""
+
+    train: bool = False
+    mode: str | None = None
+    """``"eval"``, ``"train"``, or None for the default (train with ``train``, else eval)."""
+    depth: int | None = 3
+    strict: bool = False
+    optimizer: OptimizerSpec | None = None
+    precision: Precision = Precision.FP32
+    precision_given: bool = False
+    """Whether the user asked for ``precision`` (else it is the model's own dtype)."""
+    checkpointing: Checkpointing | None = None
+    sharding: Sharding = Sharding()
+    kv_context: int | None = None
+
+    @property
+    def trace_mode(self) -> str:
+        return self.mode or ("train" if self.train else "eval")
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        train: bool = False,
+        mode: str | None = None,
+        depth: int | None = 3,
+        strict: bool = False,
+        optimizer: OptimizerArg = DEFAULT,
+        precision: PrecisionArg = None,
+        model_precision: str = "fp32",
+        checkpointing: CheckpointingArg = None,
+        shard: ShardArg = None,
+        devices: int = 1,
+        kv_context: int | None = None,
+    ) -> Options:
+        """Validate the keyword arguments of :func:`netcensus.profile` (``model_precision`` is the
+        precision the model's own parameters have, used when ``precision`` is None)."""
+        if mode not in (None, "eval", "train"):
+            raise SpecError(f"mode must be 'eval', 'train' or None, got {mode!r}")
+        if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+            raise SpecError(f"depth must be a level >= 0 (0: the model alone, 1: its children, ...) or None "
+                            f"for every level, got {depth!r}",
+                            fix="give depth=0 or more, or depth=None for every level (CLI: --depth N, or --all)")
+        if kv_context is not None and (isinstance(kv_context, bool) or not isinstance(kv_context, int)
+                                       or kv_context < 0):
+            raise SpecError(f"kv_context must be a number of tokens >= 0, got {kv_context!r}",
+                            fix="give the context length the KV cache holds, e.g. kv_context=4096 "
+                                "(CLI: --kv-context 4096)")
+        if optimizer is DEFAULT or optimizer == "default":
+            optimizer = "adamw" if train else None
+        elif isinstance(optimizer, str) and optimizer.strip().lower() == "none":
+            optimizer = None
+        return cls(
+            train=bool(train), mode=mode, depth=depth, strict=bool(strict),
+            optimizer=OptimizerSpec.parse(optimizer),
+            precision=Precision.parse(precision if precision is not None else model_precision),
+            precision_given=precision is not None,
+            checkpointing=Checkpointing.parse(checkpointing),
+            sharding=Sharding.parse(shard, devices), kv_context=kv_context,
+        )
+
+    def replace(self, **changes: Any) -> Options:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+__all__ = [
+    "DEFAULT",
+    "OPTIMIZERS",
+    "Checkpointing",
+    "Default",
+    "OptimizerSpec",
+    "Options",
+    "Precision",
+    "ShardStrategy",
+    "Sharding",
+    "parse_bytes",
+]
