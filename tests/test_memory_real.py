@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from netcensus.analyses.memory import analyze_memory
-from netcensus.options import Precision
+from netcensus.options import Checkpointing, Precision
 from netcensus.analyses.memory import param_infos
 from netcensus.trace.contexts import trace_contexts
 from netcensus.trace.tracer import trace_model
@@ -175,7 +175,7 @@ def test_checkpointing_matches_torch_utils_checkpoint(make, precision):
     model, args = make()
     flops = {f"{'blocks' if isinstance(model, TinyGPT) else 'layers'}.{i}": 1000 + i for i in range(4)}
     plain = _estimate(model, args, True, precision)
-    est = _estimate(model, args, True, precision, checkpointing="all", module_flops=flops)
+    est = _estimate(model, args, True, precision, checkpointing=Checkpointing.parse("all"), module_flops=flops)
     model.checkpointed = True
     contexts = [lambda: torch.autocast("cpu", dtype=torch.bfloat16)] if precision != "fp32" else []
     real = measure(model, args, train=True, contexts=contexts)

@@ -11,9 +11,9 @@ import pytest
 from torch import nn
 
 import netcensus
-from netcensus.cli import build_parser
+from netcensus.cli import build_parser, run
 from netcensus.examples import ALEXNET_INPUT, alexnet
-from netcensus.report.cli import add_report_arguments, emit, main_diff, main_show
+from netcensus.cli.output import emit
 from netcensus.report.diff import match_layers
 
 
@@ -37,9 +37,15 @@ def _narrow_alexnet() -> nn.Module:
 
 
 def _args(*argv: str) -> argparse.Namespace:
-    parser = build_parser()
-    add_report_arguments(parser)
-    return parser.parse_args(list(argv))
+    return build_parser().parse_args(list(argv))
+
+
+def main_show(argv: list[str]) -> int:
+    return run(["show", *argv])
+
+
+def main_diff(argv: list[str]) -> int:
+    return run(["diff", *argv])
 
 
 def test_report_flags_join_the_main_parser_and_widen_format():

@@ -131,7 +131,9 @@ def test_report_and_schema_code_never_import_torch(tmp_path, profiles):
 pkg = types.ModuleType("netcensus"); pkg.__path__ = [{str(ROOT / 'src' / 'netcensus')!r}]
 pkg.__version__ = "test"
 sys.modules["netcensus"] = pkg
-from netcensus.report.cli import main_show
+from netcensus.cli import run as cli_run
+def main_show(argv):
+    return cli_run(["show", *argv])
 for fmt in ("table", "md", "csv", "html", "json"):
     assert main_show([{str(path)!r}, "--format", fmt, "--output", {str(tmp_path)!r} + "/out." + fmt]) == 0
 assert main_show([{str(path)!r}, "--explain"]) == 0

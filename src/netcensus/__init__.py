@@ -1,7 +1,5 @@
 """netcensus: how big and how costly a PyTorch model is, layer by layer, traced on meta tensors."""
 
-__version__ = "0.1.0"
-
 from typing import TYPE_CHECKING, Any
 
 from .errors import (
@@ -14,6 +12,7 @@ from .errors import (
     UnsupportedOpsError,
 )
 from .results.profile import LayerRow, Profile
+from .version import __version__
 
 if TYPE_CHECKING:
     from .api import fit, profile

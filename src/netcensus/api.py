@@ -74,6 +74,7 @@ def profile(
     devices: int = 1,
     kv_context: int | None = None,
     input_kwargs: Mapping[str, Any] | None = None,
+    target: str = "cuda",
 ) -> Profile:
     """Trace ``model`` once and return its census.
 
@@ -101,14 +102,16 @@ def profile(
     paths. ``shard``: ``"ddp"``, ``"zero1"``, ``"zero2"``, ``"zero3"``, ``"fsdp-full"``,
     ``"fsdp-hybrid:<node size>"`` over ``devices``. ``kv_context``: a context length for which the KV
     cache of the attention layers seen in the trace is computed (``Profile.kv_cache``).
-    ``input_kwargs`` adds keyword inputs to positional ``inputs``.
+    ``input_kwargs`` adds keyword inputs to positional ``inputs``. ``target``: the device the memory
+    estimate is for, ``"cuda"`` (default) or ``"cpu"``: it picks the kernels the trace is routed to.
     """
     if not isinstance(model, nn.Module):
         raise SpecError(f"profile() needs a torch.nn.Module, got {type(model).__name__}",
                         fix="pass the model object (an nn.Module instance)")
     options = Options.build(train=train, mode=mode, depth=depth, strict=strict, optimizer=optimizer,
                             precision=precision, model_precision=_model_precision(model),
-                            checkpointing=checkpointing, shard=shard, devices=devices, kv_context=kv_context)
+                            checkpointing=checkpointing, shard=shard, devices=devices, kv_context=kv_context,
+                            target=target)
     device = _check_model(model, options, check_device(device))
     args, kwargs, described = build_inputs(inputs, input_size, dtype, device)
     if input_kwargs:
@@ -124,7 +127,7 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
     cast_to = _trace_dtype(model, options)
     try:
         trace = trace_model(model, args, kwargs, device=device, train=options.train, mode=options.mode,
-                            expand=ops.expand, contexts=trace_contexts(options.precision),
+                            expand=ops.expand, contexts=trace_contexts(options.precision, device_type=options.target),
                             dtype=getattr(torch, cast_to) if cast_to else None)
     except TraceFailure as failure:
         raise explain_failure(failure, type(model).__name__, described, model, args, kwargs) from failure.cause

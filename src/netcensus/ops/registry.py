@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from ..errors import SpecError
 from .call import Args, Call
 from .cost import OpCost
 
@@ -24,7 +25,7 @@ RegionFormula = Callable[["RegionCall"], OpCost]
 F = TypeVar("F", bound=Callable[..., OpCost])
 
 
-class DuplicateFormulaError(KeyError):
+class DuplicateFormulaError(SpecError):
     """A second formula for an op (or region name) that already has one."""
 
 

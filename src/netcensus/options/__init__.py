@@ -30,6 +30,9 @@ class Default(enum.Enum):
         return "default"
 
 
+TARGETS = ("cuda", "cpu")
+"""The devices an estimate can be made for."""
+
 DEFAULT = Default.DEFAULT
 """``optimizer=DEFAULT``: AdamW for a training step, none for inference."""
 
@@ -55,6 +58,9 @@ class Options:
     checkpointing: Checkpointing | None = None
     sharding: Sharding = Sharding()
     kv_context: int | None = None
+    target: str = "cuda"
+    """The device the estimate is for: ``"cuda"`` (default) or ``"cpu"``. It decides which kernels the
+    trace routes to (fused attention, autocast op lists) and what the memory analysis adds for them."""
 
     @property
     def trace_mode(self) -> str:
@@ -75,6 +81,7 @@ class Options:
         shard: ShardArg = None,
         devices: int = 1,
         kv_context: int | None = None,
+        target: str = "cuda",
     ) -> Options:
         """Validate the keyword arguments of :func:`netcensus.profile` (``model_precision`` is the
         precision the model's own parameters have, used when ``precision`` is None)."""
@@ -89,6 +96,8 @@ class Options:
             raise SpecError(f"kv_context must be a number of tokens >= 0, got {kv_context!r}",
                             fix="give the context length the KV cache holds, e.g. kv_context=4096 "
                                 "(CLI: --kv-context 4096)")
+        if target not in TARGETS:
+            raise SpecError(f"unknown target {target!r}", fix=f"use one of {', '.join(map(repr, TARGETS))}")
         if optimizer is DEFAULT or optimizer == "default":
             optimizer = "adamw" if train else None
         elif isinstance(optimizer, str) and optimizer.strip().lower() == "none":
@@ -99,7 +108,7 @@ class Options:
             precision=Precision.parse(precision if precision is not None else model_precision),
             precision_given=precision is not None,
             checkpointing=Checkpointing.parse(checkpointing),
-            sharding=Sharding.parse(shard, devices), kv_context=kv_context,
+            sharding=Sharding.parse(shard, devices), kv_context=kv_context, target=target,
         )
 
     def replace(self, **changes: Any) -> Options:
@@ -110,6 +119,7 @@ class Options:
 
 __all__ = [
     "DEFAULT",
+    "TARGETS",
     "OPTIMIZERS",
     "Checkpointing",
     "Default",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import schema
+
 
 @dataclass(frozen=True)
 class LayerRow:
@@ -152,24 +154,19 @@ class Profile:
 
     def table(self, depth: int | None = -1, memory_columns: bool | None = None, **options: Any) -> str:
         """The terminal table. ``depth=-1``: the profile's default depth (None: every level).
-        ``options``: ``columns``, ``sort``, ``expand``, ``width`` (see :func:`netcensus.report.render`)."""
-        from ..report.render import check_display
-        from ..report.table import render_table
-
-        check_display(depth, options.get("width"))
-        return render_table(self, self.depth if depth == -1 else depth, memory_columns, **options)
+        ``options``: ``columns``, ``sort``, ``expand``, ``width`` (see :func:`netcensus.report.render.render`)."""
+        return self.render("table", depth=depth, memory_columns=memory_columns, **options)
 
     def explain(self) -> str:
-        from ..report.explain import render_explain
-
-        return render_explain(self)
+        return self.render("table", explain=True)
 
     def render(self, fmt: str = "table", **options: Any) -> str:
         """This profile as ``table``, ``json``, ``csv``, ``md`` or ``html`` text
-        (:func:`netcensus.report.render.render` lists the options)."""
-        from ..report.render import render
+        (:func:`netcensus.report.render.render` lists the options). The one place results reach the
+        renderers, lazily: the report layer sits above this one."""
+        from ..report import render
 
-        return render(self, fmt, **options)
+        return render.render(self, fmt, **options)
 
     def to_markdown(self, **options: Any) -> str:
         return self.render("md", **options)
@@ -184,9 +181,9 @@ class Profile:
     def save(self, path: str, fmt: str | None = None, **options: Any) -> None:
         """Write the profile to ``path``, in the format its extension names (.json, .csv, .md, .html,
         .txt) unless ``fmt`` is given."""
-        from ..report.render import format_for_path
+        from ..report import render
 
-        text = self.render(fmt or format_for_path(str(path)), **options)
+        text = self.render(fmt or render.format_for_path(str(path)), **options)
         with open(path, "w", encoding="utf-8") as f:
             f.write(text if text.endswith("\n") else text + "\n")
 
@@ -194,16 +191,12 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data with a ``schema_version`` (docs/json-schema.md)."""
-        from .schema import to_dict
-
-        return to_dict(self)
+        return schema.to_dict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:
         """Rebuild a profile from :meth:`to_dict` data; every renderer accepts it. Torch is not imported."""
-        from .schema import from_dict
-
-        return from_dict(data)
+        return schema.from_dict(data, cls, LayerRow)
 
     def to_json(self, indent: int | None = 2) -> str:
         import json
@@ -223,9 +216,7 @@ class Profile:
             return cls.from_json(f.read())
 
     def _repr_html_(self) -> str:
-        from ..report.htmlpage import render_fragment
-
-        return render_fragment(self)
+        return self.render("html-fragment")
 
     def __str__(self) -> str:
         return self.table()

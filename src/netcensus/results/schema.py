@@ -1,4 +1,4 @@
-"""The JSON form of a :class:`~netcensus.profile.Profile`: versioned, documented in docs/json-schema.md.
+"""The JSON form of a :class:`~netcensus.results.profile.Profile`: versioned, documented in docs/json-schema.md.
 
 ``to_dict(profile)`` gives plain JSON data (ints, strings, lists, dicts; tuples become lists);
 ``from_dict(data)`` rebuilds a Profile that every renderer accepts, without importing torch: the
@@ -15,15 +15,15 @@ refuses a major it does not know.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 from ..errors import SpecError
+from ..version import __version__
 from .compute import ComputeFigures, ComputeResult, Coverage, Figures, OpRow
 from .kv_cache import KVCache, KVLayer
 from .memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
 
-if TYPE_CHECKING:
-    from .profile import Profile
+P = TypeVar("P")
 
 SCHEMA_VERSION = "1.0"
 
@@ -47,10 +47,8 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def to_dict(profile: Profile) -> dict[str, Any]:
-    """The JSON data of ``profile`` (see docs/json-schema.md)."""
-    from .. import __version__
-
+def to_dict(profile: Any) -> dict[str, Any]:
+    """The JSON data of a :class:`~netcensus.results.profile.Profile` (see docs/json-schema.md)."""
     data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "netcensus_version": __version__,
                             "units": dict(UNITS)}
     for f in dataclasses.fields(profile):
@@ -129,10 +127,10 @@ def _kv_cache(data: dict[str, Any]) -> KVCache:
     return KVCache(**d)
 
 
-def from_dict(data: dict[str, Any]) -> Profile:
-    """Rebuild a Profile from :func:`to_dict`'s data (no torch needed)."""
-    from .profile import LayerRow, Profile
-
+def from_dict(data: dict[str, Any], profile_cls: type[P], row_cls: type) -> P:
+    """Rebuild a profile of class ``profile_cls`` (rows of ``row_cls``) from :func:`to_dict`'s data (no
+    torch needed): ``Profile.from_dict`` passes its own classes, so this module needs no import of them."""
+    LayerRow, Profile = row_cls, profile_cls  # noqa: N806 - the classes, by their usual names
     if not isinstance(data, dict) or "layers" not in data or "model" not in data:
         raise SpecError("this JSON is not a netcensus profile (no 'model' and 'layers' keys)",
                         fix="give a file written by netcensus --format json")

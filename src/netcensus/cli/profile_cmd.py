@@ -1,0 +1,156 @@
+"""``netcensus [profile] MODEL ...``: load a model from any source, profile it, print or write the report.
+
+``profile_from_args(spec, args)`` is the one path from flags to a :class:`~netcensus.results.profile.Profile`;
+``netcensus diff`` profiles each of its sides through it, so both accept every source and option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import SpecError, UnsupportedOpsError
+from . import arguments
+from .census import tensor_census, tensor_json
+from .output import check_display_args, emit, output_format
+
+EXAMPLE = "netcensus.examples:alexnet"
+
+COMMANDS_HELP = """commands:
+  netcensus [profile] MODEL ...   profile a model (the default command; see the options below)
+  netcensus show FILE.json ...    render a profile saved with --format json (no torch needed)
+  netcensus diff A B ...          compare two profiles or two models (each side: a saved .json or any MODEL)
+Run `netcensus COMMAND --help` for a command's options.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="netcensus",
+        description="Layer-by-layer census of a PyTorch model: shapes and exact parameter counts with "
+                    "their formulas, compute and memory, traced on meta tensors (no weights or activations "
+                    "allocated).",
+        epilog=COMMANDS_HELP + "\nWith no MODEL, profiles the built-in example: the tutorial notebook's "
+                               "AlexNet on a 1x1x224x224 input.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", nargs="?", metavar="MODEL",
+                   help="pkg.module:attr or path/to/file.py:Name (an nn.Module instance, class or factory), "
+                        "hf:NAME, torchvision:NAME, timm:NAME, a TorchScript or .pt2 file, or a checkpoint / "
+                        ".safetensors file (parameter census only)")
+    arguments.add_model_arguments(p)
+    arguments.add_profile_arguments(p)
+    arguments.add_fit_arguments(p)
+    arguments.add_display_arguments(p)
+    arguments.add_output_arguments(p)
+    arguments.add_common_arguments(p)
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the profile command; raises what the command line turns into an exit status."""
+    args = build_parser().parse_args(list(argv))
+    return run_profile(args)
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    check_display_args(args)
+    loaded = load_from_args(args.model or EXAMPLE, args, args.set)
+    if loaded.tensors is not None:  # a checkpoint or safetensors file: a parameter census, nothing run
+        if output_format(args) == "json":
+            print(json.dumps(tensor_json(loaded), indent=2))
+        else:
+            print(tensor_census(loaded))
+        return 0
+    if output_format(args) == "table" and args.model is not None:
+        print(loaded.description)
+        for note in loaded.notes:
+            print(f"note: {note}")
+    if args.fit is not None:
+        from ..api import fit
+        from ..report.fit import render_fit
+
+        sizes, extra = input_sizes(args, loaded, args.model)
+        options = arguments.profile_options(args)
+        options.pop("strict")
+        options.pop("kv_context")
+        found = fit(loaded.model, args.fit, input_size=sizes, along=args.fit_along, input_kwargs=extra or None,
+                    **options)
+        print(render_fit(found, args.model or EXAMPLE, args.fit_along, args.train))
+        return 0
+    failure = None
+    try:
+        result = profile_loaded(loaded, args, args.model)
+    except UnsupportedOpsError as exc:
+        failure, result = exc, exc.profile  # type: ignore[attr-defined]
+    emit(result, args)
+    if failure is not None:
+        raise failure
+    return 0
+
+
+def load_from_args(spec: str, args: argparse.Namespace, overrides: Sequence[str]) -> Any:
+    """The :class:`~netcensus.load.Loaded` source ``spec`` names, built as the flags ask."""
+    from ..load import load, split_pairs
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    return load(spec, args=args.arg, kwargs=split_pairs(args.kwarg, "--kwarg"),
+                overrides=split_pairs(list(overrides), "--set"), device=args.device, batch=args.batch,
+                seq=args.seq)
+
+
+def input_sizes(args: argparse.Namespace, loaded: Any, spec: str | None) -> tuple[list[Any], dict[str, Any]]:
+    """The input specs the flags give (else those the source built, else the built-in example's when no
+    ``spec`` was given) and the keyword inputs that are not tensors."""
+    import torch
+
+    from ..examples import ALEXNET_INPUT
+    from ..load.inputs import InputSpec, parse_dtype, parse_input
+
+    dtype = parse_dtype(args.dtype)
+    extra: dict[str, Any] = {}
+    if args.input:
+        return [parse_input(text, dtype or torch.float32) for text in args.input], extra
+    if spec is None:
+        return [ALEXNET_INPUT], extra
+    if loaded.inputs is None:
+        raise SpecError(f"no input shape was given for {spec}",
+                        fix="add --input with the model's input shape, e.g. --input 1x3x224x224 "
+                            "(repeat --input for several inputs; NAME=SHAPE for keyword inputs)")
+    sizes = []
+    positional, keywords = loaded.inputs
+    for value in positional:
+        if not isinstance(value, torch.Tensor):
+            raise SpecError(f"{spec} takes a positional input that is not a tensor ({value!r})",
+                            fix="give the inputs with --input")
+        sizes.append(InputSpec(tuple(value.shape), value.dtype))
+    for key, value in keywords.items():
+        if isinstance(value, torch.Tensor):
+            sizes.append(InputSpec(tuple(value.shape), value.dtype, key))
+        else:
+            extra[key] = value
+    return sizes, extra
+
+
+def profile_loaded(loaded: Any, args: argparse.Namespace, spec: str | None) -> Any:
+    """Profile a loaded model with the flags' inputs and options."""
+    from ..api import profile
+    from ..load.inputs import parse_dtype
+
+    sizes, extra = input_sizes(args, loaded, spec)
+    return profile(loaded.model, input_size=sizes, dtype=parse_dtype(args.dtype),
+                   input_kwargs=extra or None, **arguments.profile_options(args))
+
+
+def profile_from_args(spec: str, args: argparse.Namespace, overrides: Sequence[str]) -> Any:
+    """Load ``spec`` and profile it as the flags ask (``overrides``: the ``--set`` pairs for this side)."""
+    loaded = load_from_args(spec, args, overrides)
+    if loaded.tensors is not None:
+        raise SpecError(f"{spec} is a file of tensors, with no code to profile",
+                        fix="compare models given by their code or hf: configs, or saved .json profiles")
+    return profile_loaded(loaded, args, spec)
