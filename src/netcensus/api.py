@@ -135,7 +135,7 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
     memory = analyze_memory(
         trace, param_infos(model, cast_to), optimizer=options.optimizer, precision=options.precision,
         checkpointing=options.checkpointing, sharding=options.sharding,
-        module_flops={p: m.figures.forward.flops for p, m in compute.modules.items()})
+        module_flops={p: m.figures.forward.flops for p, m in compute.modules.items()}, target=options.target)
     rows, warnings = build_layers(model, trace, params, compute, memory)
     result = Profile(
         model=type(model).__name__, layers=rows, total_params=params.total,
@@ -143,7 +143,7 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         buffer_bytes=params.buffer_bytes, param_bytes_by_dtype=params.bytes_by_dtype, inputs=described,
         device=device, mode=options.trace_mode, train=options.train,
         tied=[list(g) for g in params.tied], aliased=[list(g) for g in params.aliased],
-        notes=profile_notes(params, rows, trace, options.checkpointing) + list(compute.notes),
+        notes=options.idle() + profile_notes(params, rows, trace, options.checkpointing) + list(compute.notes),
         warnings=warnings, depth=options.depth, compute=compute, memory=memory,
         kv_cache=kv_cache(trace, batch_of(args, kwargs), options.kv_context) if options.kv_context else None,
         trace=trace)

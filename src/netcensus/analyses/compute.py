@@ -63,13 +63,14 @@ def analyze_compute(trace: Trace) -> ComputeResult:
                 items.append(item)
                 rows.add(item.op, REGION, item.phase, item.module, item.figures, item.causal, item.formula)
             counts[VIA_REGION] += 1
+            index = ev.region if ev.region is not None else -1
             rows.count(ev.op, VIA_REGION, ev.phase, ev.module,
-                       lambda ev=ev: f"counted by its region ({trace.regions[ev.region].name} #{ev.region})")  # type: ignore[index]
+                       _later("counted by its region ({} #{})", trace.regions[index].name, index))
             continue
         result = evaluate(ev)
         counts[result.status] += 1
         if result.status == ZERO:
-            rows.count(ev.op, ZERO, ev.phase, ev.module, lambda r=result: f"zero by definition ({r.reason})")
+            rows.count(ev.op, ZERO, ev.phase, ev.module, _later("zero by definition ({})", result.reason))
             continue
         if result.status == UNSUPPORTED or result.cost is None:
             unsupported_by_op[ev.op] += 1
@@ -104,6 +105,11 @@ def analyze_compute(trace: Trace) -> ComputeResult:
         unsupported_by_module={m: dict(c) for m, c in unsupported_by_module.items()}, reasons=reasons,
     )
     return ComputeResult(totals, modules, rows.result(), coverage, tuple(items), tuple(notes))
+
+
+def _later(template: str, *values: object) -> Callable[[], str]:
+    """A formula text made only when the by-op table needs it (its row's first call)."""
+    return lambda: template.format(*values)
 
 
 def _region_items(trace: Trace, notes: list[str]) -> tuple[dict[RegionKey, CostItem], set[RegionKey]]:
@@ -143,7 +149,7 @@ def _ancestors(path: str) -> list[str]:
 # Accumulators are lists of ints, not Figures (a frozen dataclass per addition was the hot loop):
 # [forward macs, flops, core, backward macs, flops, core, causal forward macs, flops, core, causal
 # backward macs, flops, core, counted items, unsupported items]
-_PHASE_OFFSET = {FORWARD: 0, BACKWARD: 3}
+_PHASE_OFFSET: dict[str, int] = {FORWARD: 0, BACKWARD: 3}
 
 
 def _modules(trace: Trace, items: list[CostItem]) -> dict[str, ModuleCompute]:
@@ -200,8 +206,9 @@ def _modules(trace: Trace, items: list[CostItem]) -> dict[str, ModuleCompute]:
         fwd, bwd = Figures(a[0], a[1], a[2]), Figures(a[3], a[4], a[5])
         cfwd, cbwd = Figures(a[6], a[7], a[8]), Figures(a[9], a[10], a[11])
         figures = ComputeFigures(fwd, bwd, fwd + bwd, cfwd, cbwd, cfwd + cbwd)
-        o = own.get(p)
-        result[p] = ModuleCompute(p, figures, Figures(*o) if o is not None else ZERO_FIGURES, a[12], a[13])
+        mine = own.get(p)
+        result[p] = ModuleCompute(p, figures, Figures(*mine) if mine is not None else ZERO_FIGURES, a[12],
+                                  a[13])
     return result
 
 

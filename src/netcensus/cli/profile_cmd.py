@@ -57,8 +57,13 @@ def main(argv: Sequence[str]) -> int:
     return run_profile(args)
 
 
+NOTHING_FITS = 4
+"""Exit status of ``--fit`` when not even size 1 fits the budget."""
+
+
 def run_profile(args: argparse.Namespace) -> int:
     check_display_args(args)
+    check_options(args)  # before the model is built: a typo costs nothing
     loaded = load_from_args(args.model or EXAMPLE, args, args.set)
     if loaded.tensors is not None:  # a checkpoint or safetensors file: a parameter census, nothing run
         if output_format(args) == "json":
@@ -80,8 +85,8 @@ def run_profile(args: argparse.Namespace) -> int:
         options.pop("kv_context")
         found = fit(loaded.model, args.fit, input_size=sizes, along=args.fit_along, input_kwargs=extra or None,
                     **options)
-        print(render_fit(found, args.model or EXAMPLE, args.fit_along, args.train))
-        return 0
+        print(render_fit(found, args.model or EXAMPLE, args.fit_along, args.train, fit_hints(args)))
+        return 0 if found.value else NOTHING_FITS
     failure = None
     try:
         result = profile_loaded(loaded, args, args.model)
@@ -91,6 +96,40 @@ def run_profile(args: argparse.Namespace) -> int:
     if failure is not None:
         raise failure
     return 0
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Validate the profiling options and the --fit budget as the API will (same errors), before any work."""
+    import re
+
+    from ..options import Options, parse_bytes
+
+    options = arguments.profile_options(args)
+    options.pop("device")
+    Options.build(**options)
+    if args.fit is not None:
+        if re.fullmatch(r"\s*[0-9]*\.?[0-9]+\s*", args.fit):
+            raise SpecError(f"--fit {args.fit} has no unit",
+                            fix=f"write the budget with its unit: --fit {args.fit.strip()}GiB (powers of 1024) or "
+                                f"{args.fit.strip()}GB (powers of 1000); bytes are {args.fit.strip()}B")
+        parse_bytes(args.fit)
+
+
+def fit_hints(args: argparse.Namespace) -> list[str]:
+    """What could make a step fit that the flags do not use yet."""
+    hints = []
+    if args.train and args.shard is None:
+        hints.append("shard the model states over several devices (--shard zero3 --devices N)")
+    if args.train and args.checkpointing is None:
+        hints.append("recompute activations in backward (--checkpointing all)")
+    if args.precision is None or args.precision.lower() in ("fp32", "float32"):
+        hints.append("compute in 16 bits (--precision bf16-mixed) or store weights in 16 bits (--precision bf16)")
+    if args.train and (args.optimizer is None or args.optimizer.lower() in ("adam", "adamw")):
+        hints.append("an optimizer with less state (--optimizer adam8bit, or sgd)")
+    other = "sequence length (--seq, or the input's dim 1)" if args.fit_along == "batch" else \
+        "batch size (--batch, or the input's dim 0)"
+    hints.append(f"a smaller {other}")
+    return hints
 
 
 def load_from_args(spec: str, args: argparse.Namespace, overrides: Sequence[str]) -> Any:

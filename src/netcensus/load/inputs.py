@@ -147,6 +147,8 @@ def build_inputs(inputs: Any, input_size: Any, dtype: Any, device: str) -> tuple
     if inputs is not None and input_size is not None:
         raise SpecError("both inputs= and input_size= were given", fix="give one of them")
     if inputs is not None:
+        args: tuple[Any, ...]
+        kwargs: dict[str, Any]
         if isinstance(inputs, Mapping):
             args, kwargs = (), dict(inputs)
         elif isinstance(inputs, tuple) and not hasattr(inputs, "_fields"):
@@ -162,9 +164,9 @@ def build_inputs(inputs: Any, input_size: Any, dtype: Any, device: str) -> tuple
         raise SpecError("no inputs were given",
                         fix="pass inputs=tensor(s) or input_size=(1, 3, 224, 224) (CLI: --input 1x3x224x224)")
     specs = input_specs(input_size, dtype)
-    args = tuple(make_input(s, device) for s in specs if s.name is None)
-    kwargs = {s.name: make_input(s, device) for s in specs if s.name is not None}
-    return args, kwargs, ", ".join(_describe_spec(s) for s in specs)
+    return (tuple(make_input(s, device) for s in specs if s.name is None),
+            {s.name: make_input(s, device) for s in specs if s.name is not None},
+            ", ".join(_describe_spec(s) for s in specs))
 
 
 def _live_tensors(value: Any) -> list[torch.Tensor]:

@@ -15,7 +15,7 @@ import inspect
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -153,7 +153,7 @@ class _UserCode:
         if self.argv0 is not None:
             sys.argv = [self.argv0]
 
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         sys.argv = self.saved
         if isinstance(exc, SystemExit):
             raise ModelLoadError(f"{self.what} called sys.exit({exc.code!r})", where=self.where,

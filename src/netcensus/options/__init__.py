@@ -38,7 +38,7 @@ DEFAULT = Default.DEFAULT
 
 OptimizerArg = str | OptimizerSpec | None | Default
 PrecisionArg = str | Precision | None
-CheckpointingArg = str | Iterable[str] | Checkpointing | None | bool
+CheckpointingArg = str | Iterable[str] | Checkpointing | bool | None
 ShardArg = str | Sharding | None
 
 
@@ -61,6 +61,19 @@ class Options:
     target: str = "cuda"
     """The device the estimate is for: ``"cuda"`` (default) or ``"cpu"``. It decides which kernels the
     trace routes to (fused attention, autocast op lists) and what the memory analysis adds for them."""
+
+    def idle(self) -> list[str]:
+        """Choices that change nothing for the step asked, one sentence each (the report prints them)."""
+        out = []
+        s = self.sharding
+        if s.strategy not in (ShardStrategy.NONE, ShardStrategy.DDP) and s.devices == 1:
+            out.append(f"sharding {s.strategy.value} over 1 device shards nothing: give the number of devices "
+                       "(devices=N; CLI --devices N)")
+        if not self.train and s.strategy in (ShardStrategy.DDP, ShardStrategy.ZERO1, ShardStrategy.ZERO2,
+                                             ShardStrategy.FSDP_GRAD_OP) and s.devices > 1:
+            out.append(f"sharding {s.strategy.value} changes nothing for inference: it shares out gradients "
+                       "and optimizer state, which only a training step has (train=True; CLI --train)")
+        return out
 
     @property
     def trace_mode(self) -> str:

@@ -9,13 +9,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from typing import Any
 
 from ..errors import MemoryConfigError
 
 
-def _valid(values: Iterable[str]) -> str:
-    return ", ".join(repr(v) for v in values)
+def _valid(values: Iterable[str], given: object = None) -> str:
+    """``'a', 'b', 'c'``, led by a did-you-mean when ``given`` is close to one of them."""
+    values = list(values)
+    text = ", ".join(repr(v) for v in values)
+    if isinstance(given, str):
+        close = get_close_matches(given.strip().lower(), values, n=1, cutoff=0.6)
+        if close:
+            return f"{text} (did you mean {close[0]!r}?)"
+    return text
 
 
 class Precision(enum.Enum):
@@ -51,7 +59,7 @@ class Precision(enum.Enum):
             if p.value == text:
                 return p
         raise MemoryConfigError(f"unknown precision {value!r}",
-                                fix=f"use one of {_valid(p.value for p in cls)}")
+                                fix=f"use one of {_valid((p.value for p in cls), value)}")
 
     @property
     def mixed(self) -> bool:
@@ -99,7 +107,8 @@ class OptimizerSpec:
         key = self.name.strip().lower().replace("_", "-")
         if key not in OPTIMIZERS:
             raise MemoryConfigError(f"unknown optimizer {self.name!r}",
-                                    fix=f"use one of {_valid(OPTIMIZERS)} or None")
+                                    fix=f"use one of {_valid(OPTIMIZERS, self.name)}, or 'none' (None in Python) "
+                                        "for no optimizer state")
         object.__setattr__(self, "name", key)
         object.__setattr__(self, "kwargs", dict(self.kwargs))
 
@@ -112,7 +121,7 @@ class OptimizerSpec:
         if isinstance(value, str):
             return cls(value, kwargs)
         raise MemoryConfigError(f"optimizer must be a name or an OptimizerSpec, got {type(value).__name__}",
-                                fix=f"use one of {_valid(OPTIMIZERS)} or None")
+                                fix=f"use one of {_valid(OPTIMIZERS)}, or 'none' (None in Python)")
 
     @property
     def torch_class(self) -> str:
@@ -152,7 +161,7 @@ class Checkpointing:
     all_blocks: bool = False
 
     @classmethod
-    def parse(cls, value: Checkpointing | str | Iterable[str] | None) -> Checkpointing | None:
+    def parse(cls, value: Checkpointing | str | Iterable[str] | bool | None) -> Checkpointing | None:
         if value is None or value is False:
             return None
         if isinstance(value, Checkpointing):

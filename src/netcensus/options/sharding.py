@@ -7,6 +7,7 @@ import enum
 from dataclasses import dataclass
 
 from ..errors import MemoryConfigError
+from .choices import _valid
 
 
 class ShardStrategy(enum.Enum):
@@ -78,7 +79,7 @@ class Sharding:
             if s.value == text:
                 return cls(s, devices, node_size)
         raise MemoryConfigError(f"unknown sharding {value!r}",
-                                fix="use one of " + ", ".join(repr(s.value) for s in ShardStrategy))
+                                fix="use one of " + _valid((s.value for s in ShardStrategy), text))
 
     @property
     def group(self) -> int:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..units import exact, nbytes
 
 
-def render_fit(found: Any, model: str, along: str, train: bool) -> str:
+def render_fit(found: Any, model: str, along: str, train: bool, hints: Sequence[str] = ()) -> str:
+    """The answer of ``--fit``, every size tried, and, when nothing fits, ``hints``: what could."""
     what = "training step" if train else "inference"
     lines = [f"{model}  |  largest {along} whose {what} peak fits {nbytes(found.budget)} "
              f"({exact(found.budget)} B)"]
     if found.value == 0:
         lines.append(f"nothing fits: even {along} 1 needs more")
+        if hints:
+            lines.append("what could make it fit: " + "; ".join(hints))
     else:
         more = " (the search limit; larger may fit)" if found.limited else ""
         peak = f"peak {nbytes(found.peak)} ({exact(found.peak)} B)"

@@ -98,6 +98,14 @@ def explain_failure(failure: TraceFailure, model_name: str, described: str, mode
         return TraceError(f"{failure.module_type or model_name} has no forward method", where=where,
                           fix="profile a module that defines forward: ModuleList, ModuleDict and "
                               "ParameterList are containers; profile the model that calls them")
+    if "numpy is not available" in text or "to numpy" in text:
+        missing = "numpy is not available" in text
+        return TraceError(
+            "the forward converts a tensor to a NumPy array (Tensor.numpy()), which needs real tensor values"
+            + (" and the numpy package, which is not installed" if missing else
+               ", which meta tensors do not have") + f" ({msg})", where=where,
+            fix=("pip install numpy, then " if missing else "") + cpu_fix
+            + ", or keep the forward in torch operations")
     if failure.partial.device == "meta" and any(k in text for k in _DATA_DEPENDENT):
         op_text = f"; op {failure.op}" if failure.op else ""
         return TraceError(

@@ -1,0 +1,85 @@
+"""The command line's options as a new user meets them, through the installed ``netcensus`` entry point:
+bad values refused before any model is built, budgets that need a unit, suggestions when nothing fits,
+and notes for choices that change nothing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+EXE = shutil.which("netcensus")
+
+
+def _netcensus(*argv: str, cwd=None) -> subprocess.CompletedProcess:
+    cmd = [EXE, *argv] if EXE else [sys.executable, "-m", "netcensus", *argv]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+@pytest.fixture()
+def marked_model(tmp_path):
+    """A model file that leaves a marker when its module runs: proof that the model was (not) built."""
+    marker = tmp_path / "built"
+    path = tmp_path / "net.py"
+    path.write_text(textwrap.dedent(f"""
+        import pathlib
+        from torch import nn
+        pathlib.Path({str(marker)!r}).write_text("built")
+        def Net():
+            return nn.Linear(4, 2)
+    """))
+    return f"{path}:Net", marker
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--precision", "bf16mixed"], "did you mean 'bf16-mixed'?"),
+    (["--train", "--optimizer", "lion"], "'none' (None in Python)"),
+    (["--shard", "zer3"], "did you mean 'zero3'?"),
+    (["--fit", "lots"], "not a memory size"),
+    (["--fit", "80"], "--fit 80GiB"),
+])
+def test_bad_options_are_refused_before_the_model_is_built(marked_model, argv, fragment):
+    spec, marker = marked_model
+    run = _netcensus(spec, "--input", "1x4", *argv)
+    assert run.returncode == 2, run.stderr
+    assert fragment in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1  # one paragraph, no traceback
+    assert not marker.exists()
+
+
+def test_nothing_fits_exits_4_and_says_what_could():
+    run = _netcensus("--fit", "1MiB", "--train")  # AlexNet's weights alone are 178 MiB
+    assert run.returncode == 4, run.stderr
+    assert "nothing fits" in run.stdout
+    assert "--shard zero3 --devices N" in run.stdout and "--checkpointing all" in run.stdout
+    assert "--precision bf16-mixed" in run.stdout
+
+
+def test_a_budget_that_fits_exits_0():
+    run = _netcensus("--fit", "4GiB")
+    assert run.returncode == 0, run.stderr
+    assert "batch = " in run.stdout
+
+
+def test_sharding_over_one_device_says_it_shards_nothing():
+    run = _netcensus("--train", "--shard", "zero3", "--width", "200")
+    assert run.returncode == 0, run.stderr
+    assert "sharding zero3 over 1 device shards nothing" in run.stdout
+
+
+def test_sharding_that_only_splits_training_state_says_so_for_inference():
+    run = _netcensus("--shard", "zero2", "--devices", "8", "--width", "200")
+    assert run.returncode == 0, run.stderr
+    assert "changes nothing for inference" in run.stdout
+
+
+def test_help_lists_the_subcommands():
+    run = _netcensus("--help")
+    assert run.returncode == 0
+    for command in ("netcensus show FILE.json", "netcensus diff A B"):
+        assert command in run.stdout
+    for sub in ("show", "diff"):
+        assert _netcensus(sub, "--help").returncode == 0
