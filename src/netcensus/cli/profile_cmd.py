@@ -69,7 +69,7 @@ def run_profile(args: argparse.Namespace) -> int:
         if output_format(args) == "json":
             print(json.dumps(tensor_json(loaded), indent=2))
         else:
-            print(tensor_census(loaded))
+            print(tensor_census(loaded, None if args.all else args.depth))
         return 0
     if output_format(args) == "table" and args.model is not None:
         print(loaded.description)
