@@ -83,3 +83,24 @@ def test_help_lists_the_subcommands():
         assert command in run.stdout
     for sub in ("show", "diff"):
         assert _netcensus(sub, "--help").returncode == 0
+
+
+def test_a_misspelt_model_name_gets_a_did_you_mean_and_only_models_are_listed(tmp_path):
+    path = tmp_path / "small.py"
+    path.write_text(textwrap.dedent("""
+        import torch
+        import torch.nn.functional as F
+        from torch import nn
+
+        class SmallCNN(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(1, 4, 3)
+
+            def forward(self, x):
+                return F.relu(self.conv(x))
+    """))
+    run = _netcensus(f"{path}:SmallCN", "--input", "1x1x8x8")
+    assert run.returncode == 2
+    assert f"did you mean {path}:SmallCNN?" in run.stderr
+    assert "models available: SmallCNN" in run.stderr and "torch" not in run.stderr.split("available:")[1]

@@ -21,7 +21,15 @@ from .analyses.memory.checkpoint import check_targets
 from .analyses.notes import profile_notes
 from .analyses.params import census
 from .errors import SpecError, UnsupportedOpsError
-from .load.inputs import InputSpec, batch_of, build_inputs, check_device, check_real, describe_values, input_specs
+from .load.inputs import (
+    InputSpec,
+    batch_of,
+    build_inputs,
+    check_device,
+    check_real,
+    describe_values,
+    input_specs,
+)
 from .options import DEFAULT, CheckpointingArg, OptimizerArg, Options, PrecisionArg, ShardArg
 from .results.profile import Profile
 from .trace.contexts import trace_contexts

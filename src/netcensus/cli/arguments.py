@@ -7,11 +7,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..version import __version__
+from ..options import DEFAULT
 from ..report.columns import COLUMNS, SORT_KEYS
 from ..report.render import FORMATS
-from ..options import DEFAULT
 from ..report.style import CHOICES
+from ..version import __version__
 
 FORMAT_HELP = ("output format: table (terminal), json (versioned schema, docs/json-schema.md), csv (one row "
                "per module), md (Markdown), html (one self-contained page); default table, or the --output "

@@ -15,6 +15,7 @@ import inspect
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from difflib import get_close_matches
 from typing import Any, Literal
 
 import torch
@@ -22,6 +23,22 @@ from torch import nn
 
 from ..errors import ModelLoadError, SpecError
 from .result import Loaded
+
+
+def _buildable(obj: Any) -> list[str]:
+    """Public names defined in ``obj`` (a module) that can build a model: nn.Module subclasses and
+    instances, and functions, but not what it imported (``nn``, ``F``, ``torch``)."""
+    home = getattr(obj, "__name__", None)
+    out = []
+    for name in dir(obj):
+        if name.startswith("_"):
+            continue
+        value = getattr(obj, name, None)
+        if isinstance(value, nn.Module) or (isinstance(value, type) and issubclass(value, nn.Module)
+                                            and value.__module__ == home) or \
+                (inspect.isfunction(value) and value.__module__ == home):
+            out.append(name)
+    return out
 
 
 def load_python(spec: str, args: Sequence[Any], kwargs: Mapping[str, Any], device: str) -> Loaded:
@@ -35,10 +52,13 @@ def load_python(spec: str, args: Sequence[Any], kwargs: Mapping[str, Any], devic
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            names = [n for n in dir(obj) if not n.startswith("_")]
+            names = _buildable(obj)
+            close = get_close_matches(part, names, n=1, cutoff=0.6)
             hint = ", ".join(names[:12]) + (" ..." if len(names) > 12 else "")
-            raise ModelLoadError(f"{target!r} has no attribute {part!r}", where=where,
-                                 fix=f"check the name; available: {hint}" if hint else "check the name")
+            fix = f"did you mean {target}:{close[0]}? " if close else ""
+            fix += f"models available: {hint}" if hint else "nothing here builds a model (no nn.Module class, instance or " \
+                "factory function is defined in it)"
+            raise ModelLoadError(f"{target!r} has no attribute {part!r}", where=where, fix=fix)
         obj = getattr(obj, part)
     if isinstance(obj, nn.Module):
         if args or kwargs:
