@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 
 def fills_own_storage(t: torch.Tensor) -> bool:
@@ -15,3 +16,17 @@ def fills_own_storage(t: torch.Tensor) -> bool:
     shape, stride = t.shape, t.stride()
     expected = 0 if 0 in shape else (1 + sum((n - 1) * st for n, st in zip(shape, stride))) * t.element_size()
     return t.untyped_storage().nbytes() == expected
+
+
+class PlainDispatchMode(TorchDispatchMode):
+    """A ``TorchDispatchMode`` whose ``__torch_dispatch__`` is not wrapped to disable TorchDynamo.
+
+    PyTorch wraps every subclass's ``__torch_dispatch__`` in ``torch._disable_dynamo`` unless the class
+    says ``_should_skip_dynamo() -> False``; the wrapper imports ``torch._dynamo`` on the first op a
+    process dispatches (0.8 s on 2 CPU cores, the largest part of a cold ``netcensus`` run). Nothing is
+    compiled inside a netcensus trace, so the wrapper has nothing to do here.
+    """
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        return False
