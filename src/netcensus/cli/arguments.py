@@ -115,7 +115,7 @@ def add_output_arguments(p: argparse.ArgumentParser, *, formats: tuple[str, ...]
                         "never")
     g.add_argument("--width", type=int, default=None, metavar="N",
                    help="fit the table into N characters (default: the terminal's width on a terminal, else "
-                        "no limit)")
+                        "100; columns named with --columns are all shown)")
     g.add_argument("--verbose", "-v", action="store_true",
                    help="print every assumption of the memory estimate, not only those that changed a number")
     g.add_argument("--plot", metavar="FILE.png|svg",

@@ -14,7 +14,7 @@ from ..errors import SpecError
 from ..report.render import format_for_path
 from ..report.style import Style, use_color
 from . import arguments
-from .output import check_display_args, load_profile, print_text
+from .output import check_display_args, load_profile, print_text, terminal_width
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write the diff to FILE")
     p.add_argument("--color", "--colour", dest="color", choices=("auto", "always", "never"), default="auto",
                    help="colour the differences: auto, always, never")
+    p.add_argument("--width", type=int, default=None, metavar="N",
+                   help="fit the table into N characters (default: the terminal's width, else 100)")
+    p.add_argument("--expand", "--no-collapse", dest="expand", action="store_true",
+                   help="show every repeated block instead of one 'h.0-11 x12' row")
     arguments.add_common_arguments(p)
     return p
 
@@ -63,7 +67,9 @@ def main(argv: Sequence[str]) -> int:
     elif fmt == "table":
         style = Style(args.output is None and use_color(args.color, sys.stdout))
         labels = (_label(args.a), _label(args.b)) if args.a != args.b else ("A", "B")
-        text = render_diff(a, b, depth=depth, changed_only=args.changed, style=style, labels=labels)
+        text = render_diff(a, b, depth=depth, changed_only=args.changed, style=style, labels=labels,
+                           width=args.width or (terminal_width(sys.stdout) if args.output is None else None),
+                           expand=args.expand)
     else:
         raise SpecError(f"netcensus diff writes table or json, not {fmt}",
                         fix="give --format table or json, or an --output file ending in .txt or .json")

@@ -45,6 +45,11 @@ def _depth(args: argparse.Namespace, profile: Profile) -> int | None:
 def _width(args: argparse.Namespace, stream: TextIO) -> int | None:
     if getattr(args, "width", None):
         return int(args.width)
+    return terminal_width(stream)
+
+
+def terminal_width(stream: TextIO) -> int | None:
+    """The terminal's width when ``stream`` is one (or COLUMNS is set), else None (the renderers' default)."""
     isatty = getattr(stream, "isatty", None)
     if (isatty and isatty()) or os.environ.get("COLUMNS"):
         return shutil.get_terminal_size().columns

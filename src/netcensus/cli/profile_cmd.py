@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import SpecError, UnsupportedOpsError
 from . import arguments
 from .census import tensor_census, tensor_json
-from .output import check_display_args, emit, output_format
+from .output import check_display_args, emit, output_format, terminal_width
 
 EXAMPLE = "netcensus.examples:alexnet"
 
@@ -85,7 +85,8 @@ def run_profile(args: argparse.Namespace) -> int:
         options.pop("kv_context")
         found = fit(loaded.model, args.fit, input_size=sizes, along=args.fit_along, input_kwargs=extra or None,
                     **options)
-        print(render_fit(found, args.model or EXAMPLE, args.fit_along, args.train, fit_hints(args)))
+        print(render_fit(found, args.model or EXAMPLE, args.fit_along, args.train, fit_hints(args),
+                         width=args.width or terminal_width(sys.stdout)))
         return 0 if found.value else NOTHING_FITS
     failure = None
     try:
