@@ -12,8 +12,8 @@ from torch import nn
 
 import netcensus
 from netcensus.cli import build_parser, run
-from netcensus.examples import ALEXNET_INPUT, alexnet
 from netcensus.cli.output import emit
+from netcensus.examples import ALEXNET_INPUT, alexnet
 from netcensus.report.diff import match_layers
 
 
@@ -58,7 +58,7 @@ def test_report_flags_join_the_main_parser_and_widen_format():
 
 
 @pytest.mark.parametrize("ext,start", [("md", "### Sequential"), ("csv", "path,type,depth"),
-                                       ("html", "<!DOCTYPE html>"), ("json", "{"), ("txt", "Sequential  |")])
+                                       ("html", "<!DOCTYPE html>"), ("json", "{"), ("txt", "Sequential |")])
 def test_output_file_format_follows_the_extension(alex, tmp_path, ext, start, capsys):
     out = tmp_path / f"report.{ext}"
     emit(alex, _args("-o", str(out)))

@@ -173,3 +173,52 @@ def test_alexnet_page_loads_without_errors(browser, tmp_path):
     browser.get(path.as_uri())
     assert not [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert len(_visible(browser)) == 22  # the root and its 21 layers
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory):
+    pytest.importorskip("transformers")
+    from netcensus.load import load
+
+    loaded = load("hf:llama", overrides={"num_hidden_layers": "2"}, seq=64)
+    args, kwargs = loaded.inputs
+    p = netcensus.profile(loaded.model, inputs=args, input_kwargs=kwargs, train=True)
+    folder = tmp_path_factory.mktemp("llama")
+    p.save(str(folder / "default.html"))
+    p.save(str(folder / "inputs.html"), columns="+input")  # the longest cells: a decoder layer's inputs
+    return folder
+
+
+def test_a_training_table_fits_1400_pixels(browser, llama):
+    browser.get((llama / "default.html").as_uri())
+    _click(browser, 'button[data-act="expand"]')
+    page_width, view = browser.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth];")
+    assert page_width <= view, (page_width, view)  # no horizontal scrolling of the page
+    table = browser.execute_script(
+        "var t = document.querySelector('table.nc-layers');"
+        "return [t.scrollWidth, t.parentNode.clientWidth];")
+    assert table[0] <= table[1], table  # nor of the table, every row expanded
+
+
+def test_shape_cells_stay_on_one_line(browser, llama):
+    browser.get((llama / "inputs.html").as_uri())
+    _click(browser, 'button[data-act="expand"]')
+    cells = browser.execute_script(
+        "return Array.from(document.querySelectorAll('table.nc-layers td.s')).filter(c => c.offsetParent)"
+        ".map(c => [c.getBoundingClientRect().height, parseFloat(getComputedStyle(c).lineHeight), c.title]);")
+    assert any(len(t) > 40 for _, _, t in cells), "a decoder layer's input text is long"
+    assert all(h < 2 * lh for h, lh, _ in cells), [c for c in cells if c[0] >= 2 * c[1]][:3]
+    page_width, view = browser.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth];")
+    assert page_width <= view  # a wider table scrolls inside its box, not the page
+
+
+def test_chart_labels_keep_whole_words(llama):
+    text = (llama / "default.html").read_text()
+    labels = re.findall(r'<text x="[\d.]+" y="[\d.]+" text-anchor="end">([^<]*)</text>', text)
+    titles = re.findall(r"<g><title>([^:<]*):", text)
+    assert labels and len(labels) == len(titles)
+    for short, full in zip(labels, titles):
+        words = set(re.split(r"[ .()]+", full))
+        assert all(w in words for w in re.split(r"[ .()]+", short.replace("\u2026", "")) if w), (short, full)

@@ -52,11 +52,21 @@ def structure_text(structure: Any) -> str:
 
 
 def _call_inputs(call: ModuleCall) -> tuple[list[TensorMeta], str]:
+    """The input tensors and their text: tensors only (positional as shapes, keyword ones ``name: shape``),
+    then ``(+N args)`` when N other arguments (None, flags, caches) were passed."""
     metas = tensor_metas(call.inputs) + tensor_metas(call.kwargs)
-    text = structure_text(call.inputs)
-    if call.kwargs and tensor_metas(call.kwargs):
-        kw = structure_text(call.kwargs)
-        text = f"{text}, {kw}" if text else kw
+    args = list(call.inputs) if isinstance(call.inputs, (tuple, list)) else [call.inputs]
+    kwargs = call.kwargs if isinstance(call.kwargs, dict) else {}
+    def one(v: Any) -> str:  # a tuple of several tensors in one argument is bracketed
+        text = structure_text(v)
+        return f"({text})" if isinstance(v, (tuple, list)) and len(tensor_metas(v)) > 1 else text
+
+    parts = [one(v) for v in args if tensor_metas(v)]
+    parts += [f"{k}: {one(v)}" for k, v in kwargs.items() if tensor_metas(v)]
+    others = sum(1 for v in [*args, *kwargs.values()] if not tensor_metas(v))
+    text = ", ".join(parts)
+    if others:
+        text += f"{' ' if text else ''}(+{others} arg{'s' if others > 1 else ''})"
     return metas, text
 
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .tree import TOTAL, DisplayRow, build_tree, display_rows, walk
 from ..units import exact, nbytes, percent, si
+from .tree import TOTAL, DisplayRow, build_tree, display_rows, walk
 
 if TYPE_CHECKING:
     from ..results.profile import Profile
@@ -54,9 +54,10 @@ def _by_module(profile: Profile, attr: str, limit: int, inclusive: bool) -> list
     memo: dict[str, int] = {}
 
     def own_sum(d: DisplayRow) -> int:
-        """One block's figure summed from the own figures of its subtree."""
+        """One block's figure summed from the own figures of its subtree (a collapsed group of K
+        blocks under it counts K times)."""
         if d.key not in memo:
-            memo[d.key] = d.figure(attr) + sum(own_sum(c) for c in kids[d.key])
+            memo[d.key] = d.figure(attr) + sum(own_sum(c) * (c.count // d.count) for c in kids[d.key])
         return memo[d.key]
 
     def value(d: DisplayRow) -> int:

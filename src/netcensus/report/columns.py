@@ -7,15 +7,19 @@ is too narrow, the lowest priorities are abbreviated or dropped first), the text
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .tree import GROUP, TOTAL, DisplayRow
+from ..errors import SpecError
 from ..units import exact, nbytes, nbytes_range, si
+from .tree import GROUP, TOTAL, DisplayRow
 
 MAX_SHAPE_WIDTH = 36
 """Shapes longer than this are clipped with ``...`` in the terminal and Markdown tables."""
+
+PEAK_HELP = ("everything live on the device while the module runs (weights, gradients, optimizer state, "
+             "earlier layers' activations), not the module's own memory (that is 'Saved for bwd')")
 
 
 @dataclass(frozen=True)
@@ -79,13 +83,13 @@ def _shapes(shapes: list[tuple[int, ...]]) -> str:
 
 COLUMNS: dict[str, Column] = {c.key: c for c in (
     Column("name", "Layer", 1000, False, _name, lambda d: d.name, help="module path (tree-indented)"),
-    Column("type", "Type", 60, False, _not_total(lambda d: d.row.type), _not_total(lambda d: d.row.type),
-           min_width=10, help="module class"),
+    Column("type", "Type", 60, False, _not_total(lambda d: "" if d.key == "" else d.row.type),
+           _not_total(lambda d: d.row.type), min_width=10, help="module class (the root's is its name)"),
     Column("input", "Input shape", 40, False, _not_total(lambda d: d.row.input_text),
-           _not_total(lambda d: _shapes(d.row.input_shapes)), min_width=14,
-           help="shapes of the first call's input tensors"),
+           _not_total(lambda d: _shapes(d.row.input_shapes)), min_width=24,
+           help="shapes of the first call's input tensors; (+N args): arguments that are not tensors"),
     Column("output", "Output shape", 70, False, _not_total(lambda d: d.row.output_text),
-           _not_total(lambda d: _shapes(d.row.output_shapes)), min_width=14,
+           _not_total(lambda d: _shapes(d.row.output_shapes)), min_width=24,
            help="shapes of the first call's output tensors"),
     Column("params", "Params", 90, True, _fig("params", exact), _raw("params"), numeric=True,
            help="parameters of the module and its children"),
@@ -105,10 +109,10 @@ COLUMNS: dict[str, Column] = {c.key: c for c in (
            numeric=True, help="forward FLOPs"),
     Column("bwd_flops", "Bwd FLOPs", 17, True, _fig("backward_flops", si), _raw("backward_flops"),
            numeric=True, help="backward FLOPs (training traces)"),
-    Column("saved", "Saved for bwd", 35, True, _memory("saved_bytes"), _raw("saved_bytes"), numeric=True,
+    Column("saved", "Saved for bwd", 77, True, _memory("saved_bytes"), _raw("saved_bytes"), numeric=True,
            help="bytes of activations saved for backward"),
-    Column("peak", "Live peak", 36, True, _memory("peak_bytes"), _raw("peak_bytes"), numeric=True,
-           help="highest live bytes on the device while the module runs"),
+    Column("peak", "All-live peak", 78, True, _memory("peak_bytes"), _raw("peak_bytes"), numeric=True,
+           help=PEAK_HELP),
     Column("buffers", "Buffers", 14, True, _fig("buffers", exact), _raw("buffers"), numeric=True,
            help="buffer elements registered on the module"),
     Column("formula", "Formula (own params)", 30, False, _not_total(lambda d: d.row.formula),
@@ -117,29 +121,33 @@ COLUMNS: dict[str, Column] = {c.key: c for c in (
            _not_total(lambda d: d.row.describe), min_width=16, help="the layer's configuration"),
 )}
 
-DEFAULT = ("name", "type", "input", "output", "params", "own", "train", "macs", "core_macs", "flops",
-           "formula")
+DEFAULT = ("name", "type", "output", "params", "macs", "flops", "formula")
+"""The compute columns every table starts from (``Train`` joins them when some parameters are frozen);
+the others (input shape, own parameters, calls, core MACs, ...) come with ``--columns``."""
 MEMORY = ("saved", "peak")
 """Added before the formula for training traces or with ``--memory``."""
 
 SORT_KEYS = tuple(k for k, c in COLUMNS.items() if c.numeric) + ("name", "type")
 
 
-class ColumnError(ValueError):
-    pass
+class ColumnError(SpecError):
+    """A column or sort key the table does not have."""
 
 
-def default_columns(memory: bool) -> list[str]:
+def default_columns(memory: bool, frozen: bool = False) -> list[str]:
+    """The default keys: compute columns, the memory ones with ``memory``, ``train`` with ``frozen``."""
     cols = list(DEFAULT)
+    if frozen:
+        cols.insert(cols.index("params") + 1, "train")
     if memory:
         cols[-1:-1] = list(MEMORY)
     return cols
 
 
-def choose_columns(spec: str | None, memory: bool) -> list[str]:
+def choose_columns(spec: str | None, memory: bool, frozen: bool = False) -> list[str]:
     """The column keys for ``--columns``: ``a,b,c`` replaces the defaults (``name`` always comes first);
     ``+a,-b`` adds to or removes from them."""
-    cols = default_columns(memory)
+    cols = default_columns(memory, frozen)
     if not spec:
         return cols
     items = [s.strip() for s in spec.split(",") if s.strip()]
@@ -157,6 +165,16 @@ def choose_columns(spec: str | None, memory: bool) -> list[str]:
         return cols
     chosen = [i.lstrip("+") for i in items if not i.startswith("-")]
     return ["name"] + [k for k in dict.fromkeys(chosen) if k != "name"]
+
+
+def table_keys(profile: Any, columns: str | Sequence[str] | None, memory_columns: bool | None) -> list[str]:
+    """The keys a layer table shows: ``columns`` (a ``--columns`` spec or a list of keys), else the
+    defaults; the memory columns with ``memory_columns`` (default: for training traces) when the profile
+    has memory figures."""
+    if columns is not None and not isinstance(columns, str):
+        return list(columns)
+    memory = bool(profile.train if memory_columns is None else memory_columns) and profile.memory is not None
+    return choose_columns(columns, memory, frozen=profile.frozen_params > 0)
 
 
 def parse_sort(spec: str | None) -> tuple[Callable[[DisplayRow], Any] | None, bool]:
@@ -181,4 +199,4 @@ _ATTR = {"params": "params", "own": "own_params", "calls": "calls", "macs": "mac
          "saved": "saved_bytes", "peak": "peak_bytes", "buffers": "buffers"}
 
 __all__ = ["COLUMNS", "DEFAULT", "GROUP", "MEMORY", "SORT_KEYS", "Column", "ColumnError", "choose_columns",
-           "default_columns", "parse_sort"]
+           "default_columns", "parse_sort", "table_keys"]

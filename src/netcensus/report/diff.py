@@ -2,10 +2,12 @@
 
 Layers are matched by path first; the rest by type, in order (the k-th unmatched Linear of A with the
 k-th unmatched Linear of B); what is left is only in A (``-``) or only in B (``+``). A matched row whose
-type, output shapes, parameters, FLOPs or bytes saved for backward differ is changed (``~``); the live
-peak is shown but does not mark a row (it counts everything alive, so it moves with any change).
-Figures: parameters (the subtree's), FLOPs, and the live peak while the module runs; differences are
-``B - A``.
+type, output shapes, parameters, FLOPs or bytes saved for backward differ is changed (``~``). Rows are
+in tree order (a layer never called sits under its parent, as in the table), and runs of identical
+blocks collapse as in the table (``h.0-11 x12``: figures per block) when they are identical on both
+sides. Figures: parameters (the subtree's), FLOPs, and, for training traces, the bytes the layer saves
+for backward (its own memory; the live peak is left out of the rows: it counts everything alive on the
+device, so it moves with any change, and is in the totals); differences are ``B - A``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .style import PLAIN, Style
 from ..units import exact, nbytes, ratio, si, signed, signed_bytes, signed_si
+from .columns import Column
+from .style import PLAIN, Style
+from .table import DEFAULT_WIDTH, clip, fit_widths, wrap
 
 if TYPE_CHECKING:
     from ..results.profile import LayerRow, Profile
@@ -143,8 +147,44 @@ def _shape_text(a: LayerRow | None, b: LayerRow | None) -> str:
     return f"{ta} -> {tb}"
 
 
+def tree_order(pairs: list[Pair]) -> list[Pair]:
+    """``pairs`` with every pair under its parent (the pair holding the longest present prefix of its
+    path, on its own side), children in their first order: a layer never called comes under its parent,
+    not at the end."""
+    index: dict[tuple[str, str], Pair] = {}
+    for p in pairs:
+        if p.a is not None:
+            index.setdefault(("a", p.a.path), p)
+        if p.b is not None:
+            index.setdefault(("b", p.b.path), p)
+    kids: dict[int, list[Pair]] = defaultdict(list)
+    roots: list[Pair] = []
+    for p in pairs:
+        side, own = ("a", p.a.path) if p.a is not None else ("b", p.b.path)  # type: ignore[union-attr]
+        parent = None
+        if own:
+            parts = own.split(".")
+            for k in range(len(parts) - 1, -1, -1):
+                parent = index.get((side, ".".join(parts[:k])))
+                if parent is not None and parent is not p:
+                    break
+                parent = None
+        (kids[id(parent)] if parent is not None else roots).append(p)
+    out: list[Pair] = []
+
+    def visit(p: Pair) -> None:
+        out.append(p)
+        for c in kids[id(p)]:
+            visit(c)
+
+    for r in roots:
+        visit(r)
+    return out
+
+
 def diff_rows(a: Profile, b: Profile, depth: int | None = None, changed_only: bool = False) -> list[Pair]:
-    pairs = match_layers(a.layers, b.layers)
+    """Every matched pair, in tree order, down to ``depth`` (None: every level)."""
+    pairs = tree_order(match_layers(a.layers, b.layers))
     if depth is not None:
         pairs = [p for p in pairs if p.depth <= depth]
     if changed_only:
@@ -152,7 +192,118 @@ def diff_rows(a: Profile, b: Profile, depth: int | None = None, changed_only: bo
     return pairs
 
 
-def _name(p: Pair, a_model: str, b_model: str) -> str:
+LAYER, GROUP, TOTAL = "layer", "group", "total"
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """One row as shown: a pair, a run of identical blocks (``kind`` group: figures per block), or a
+    run's total."""
+
+    kind: str
+    pairs: tuple[Pair, ...]
+    """The pair this row shows in every block it stands for (one for a plain row)."""
+    name: str
+    depth: int
+
+    @property
+    def pair(self) -> Pair:
+        return self.pairs[0]
+
+    @property
+    def mark(self) -> str:
+        return self.pair.mark
+
+
+def _path(p: Pair) -> str:
+    return p.a.path if p.a is not None else p.b.path  # type: ignore[union-attr]
+
+
+def _relative(path: str, base: str) -> str:
+    return path[len(base) + 1:] if base else path
+
+
+def _row_sig(r: LayerRow | None) -> tuple[Any, ...] | None:
+    if r is None:
+        return None
+    return (r.type, r.params, r.own_params, r.calls, r.not_called, tuple(tuple(s) for s in r.input_shapes),
+            tuple(tuple(s) for s in r.output_shapes), r.macs, r.flops)
+
+
+def collapsed_rows(a: Profile, b: Profile, depth: int | None = None, changed_only: bool = False,
+                   expand: bool = False) -> list[DiffRow]:
+    """The rows of the diff table: pairs in tree order, consecutive identical blocks (same numbered
+    path on both sides, identical subtrees on each side and the same marks) collapsed unless ``expand``."""
+    ordered = tree_order(match_layers(a.layers, b.layers))
+    kids: dict[int, list[Pair]] = defaultdict(list)
+    stack: list[Pair] = []
+    top: list[Pair] = []
+    for p in ordered:
+        while stack and stack[-1].depth >= p.depth:
+            stack.pop()
+        (kids[id(stack[-1])] if stack else top).append(p)
+        stack.append(p)
+
+    def sig(p: Pair) -> tuple[Any, ...]:
+        pa, pb = (p.a.path if p.a else ""), (p.b.path if p.b else "")
+        return (p.mark, _row_sig(p.a), _row_sig(p.b),
+                tuple((_relative(c.a.path, pa) if c.a else None, _relative(c.b.path, pb) if c.b else None,
+                       sig(c)) for c in kids[id(p)]))
+
+    def number(p: Pair) -> tuple[str, int] | None:
+        if p.a is not None and p.b is not None and p.a.path != p.b.path:
+            return None
+        head, _, last = _path(p).rpartition(".")
+        return (head, int(last)) if last.isdigit() else None
+
+    def runs(children: list[Pair]) -> list[list[Pair]]:
+        out: list[list[Pair]] = []
+        for c in children:
+            if out and not expand:
+                prev = out[-1][-1]
+                x, y = number(prev), number(c)
+                if x is not None and y is not None and x[0] == y[0] and y[1] == x[1] + 1 \
+                        and sig(prev) == sig(c):
+                    out[-1].append(c)
+                    continue
+            out.append([c])
+        return out
+
+    rows: list[DiffRow] = []
+
+    def emit(blocks: list[Pair], name: str, kind: str, base_new: str, base_old: str) -> None:
+        rows.append(DiffRow(kind, tuple(blocks), name, blocks[0].depth))
+        first = blocks[0]
+        groups = [[c] for c in kids[id(first)]] if len(blocks) > 1 else runs(kids[id(first)])
+        for run in groups:
+            if len(run) == 1:
+                k = kids[id(first)].index(run[0])
+                same = [kids[id(bl)][k] for bl in blocks]
+                path = _path(run[0])
+                shown = base_new + path[len(base_old):] if base_old and path.startswith(base_old) else None
+                emit(same, shown or "", LAYER, base_new, base_old)
+            else:
+                head, lo = number(run[0])  # type: ignore[misc]
+                new = f"{head}.{lo}-{lo + len(run) - 1}"
+                emit(run, f"{new} x{len(run)}", GROUP, new, _path(run[0]))
+                rows.append(DiffRow(TOTAL, tuple(run), f"= {new} total", run[0].depth))
+
+    for p in top:
+        emit([p], "", LAYER, "", "")
+    out = [r for r in rows if depth is None or r.depth <= depth]
+    if changed_only:
+        def run(r: DiffRow) -> tuple[int, ...]:
+            return tuple(id(p) for p in r.pairs)
+
+        changed_groups = {run(r) for r in out if r.kind == GROUP and r.mark != SAME}
+        out = [r for r in out if (r.mark != SAME if r.kind != TOTAL else run(r) in changed_groups)]
+    return out
+
+
+def _name(r: DiffRow, a_model: str, b_model: str) -> str:
+    p = r.pair
+    if r.name:
+        return "  " * r.depth + r.name
     ra, rb = p.a, p.b
     name_a = (ra.path or a_model) if ra is not None else None
     name_b = (rb.path or b_model) if rb is not None else None
@@ -162,39 +313,86 @@ def _name(p: Pair, a_model: str, b_model: str) -> str:
         text = name_a
     else:
         text = f"{name_a} -> {name_b}"
-    return "  " * p.depth + text
+    return "  " * r.depth + text
+
+
+def _side(r: DiffRow, side: str, attr: str) -> list[int] | None:
+    """The figure ``attr`` of one side over the blocks of the row (None when the side has no row)."""
+    rows = [getattr(p, side) for p in r.pairs]
+    if any(x is None for x in rows):
+        return None
+    return [int(getattr(x, attr)) for x in rows]
+
+
+def _cells(r: DiffRow, attr: str, fmt: Callable[[int], str], dfmt: Callable[[int], str]) -> list[str]:
+    va, vb = _side(r, "a", attr), _side(r, "b", attr)
+
+    def show(v: list[int] | None) -> str:
+        if v is None:
+            return ""
+        if r.kind == TOTAL:
+            return fmt(sum(v))
+        lo, hi = min(v), max(v)
+        return fmt(lo) if lo == hi else f"{fmt(lo)}-{fmt(hi)}"
+
+    if va is None or vb is None:
+        return [show(va), show(vb), ""]
+    deltas = [y - x for x, y in zip(va, vb)]
+    if r.kind == TOTAL:
+        d = dfmt(sum(deltas))
+    else:
+        d = dfmt(deltas[0]) if min(deltas) == max(deltas) else f"{dfmt(min(deltas))}..{dfmt(max(deltas))}"
+    return [show(va), show(vb), d]
+
+
+def _col(key: str, header: str, priority: int, right: bool, min_width: int = 0) -> Column:
+    return Column(key, header, priority, right, lambda d: "", lambda d: "", min_width=min_width)
 
 
 def render_diff(a: Profile, b: Profile, *, depth: int | None = None, changed_only: bool = False,
-                style: Style = PLAIN, labels: tuple[str, str] = ("A", "B")) -> str:
+                style: Style = PLAIN, labels: tuple[str, str] = ("A", "B"), width: int | None = None,
+                expand: bool = False) -> str:
+    """The diff table and the totals. ``width``: fit that many characters (default: 100, leaving out
+    the columns of least priority, said under the table); ``expand``: every block of a run."""
     la, lb = labels
-    pairs = diff_rows(a, b, depth, changed_only)
-    headers = ["", "Layer", "Type", "Output shape", f"Params {la}", f"Params {lb}", "dParams",
-               f"FLOPs {la}", f"FLOPs {lb}", "dFLOPs", f"Peak {la}", f"Peak {lb}", "dPeak"]
-    right = set(range(4, 13))
+    rows = collapsed_rows(a, b, depth, changed_only, expand)
+    memory = any(r.saved_bytes for p in (a, b) for r in p.layers)
+    cols = [_col("mark", "", 1001, False), _col("name", "Layer", 1000, False),
+            _col("type", "Type", 40, False, 10), _col("output", "Output shape", 30, False, 14),
+            _col("pa", f"Params {la}", 84, True), _col("pb", f"Params {lb}", 85, True),
+            _col("dp", "dParams", 95, True),
+            _col("fa", f"FLOPs {la}", 79, True), _col("fb", f"FLOPs {lb}", 80, True),
+            _col("df", "dFLOPs", 90, True)]
+    if memory:
+        cols += [_col("sa", f"Saved {la}", 69, True), _col("sb", f"Saved {lb}", 70, True),
+                 _col("ds", "dSaved", 75, True)]
     body: list[list[str]] = []
-    for p in pairs:
-        ra, rb = p.a, p.b
-        if ra is not None and rb is not None and ra.type != rb.type:
-            typ = f"{ra.type} -> {rb.type}"
+    for r in rows:
+        ra, rb = r.pair.a, r.pair.b
+        if r.kind == TOTAL:
+            typ, shape = "", ""
+        elif ra is not None and rb is not None and ra.type != rb.type:
+            typ, shape = f"{ra.type} -> {rb.type}", _shape_text(ra, rb)
         else:
-            typ = (ra or rb).type  # type: ignore[union-attr]
-        pa, pb = (ra.params if ra else None), (rb.params if rb else None)
-        fa, fb = (ra.flops if ra else None), (rb.flops if rb else None)
-        ka, kb = (ra.peak_bytes if ra else None), (rb.peak_bytes if rb else None)
-        body.append([
-            p.mark, _name(p, a.model, b.model), typ, _shape_text(ra, rb),
-            "" if pa is None else exact(pa), "" if pb is None else exact(pb), _d(pa, pb, signed),
-            "" if fa is None else si(fa), "" if fb is None else si(fb), _d(fa, fb, signed_si),
-            "" if ka is None else nbytes(ka), "" if kb is None else nbytes(kb), _d(ka, kb, signed_bytes),
-        ])
-    widths = [max([len(h)] + [len(r[i]) for r in body]) for i, h in enumerate(headers)]
+            typ, shape = (ra or rb).type, _shape_text(ra, rb)  # type: ignore[union-attr]
+        cells = [r.mark if r.kind != TOTAL else " ", _name(r, a.model, b.model), typ, shape]
+        cells += _cells(r, "params", exact, signed) + _cells(r, "flops", si, signed_si)
+        if memory:
+            cells += _cells(r, "saved_bytes", nbytes, signed_bytes)
+        body.append(cells)
+    headers = [c.header for c in cols]
+    natural = [max([len(h)] + [len(row[i]) for row in body]) for i, h in enumerate(headers)]
+    limit = width or DEFAULT_WIDTH
+    widths, dropped = fit_widths(cols, natural, limit, clip_name=width is not None)
+    keep = [i for i in range(len(cols)) if i not in dropped]
+    deltas = {i for i, c in enumerate(cols) if c.key in ("dp", "df", "ds")}
 
     def line(cells: list[str], mark: str | None) -> str:
         out = []
-        for i, c in enumerate(cells):
-            t = c.rjust(widths[i]) if i in right else c.ljust(widths[i])
-            if mark == CHANGED and i in (6, 9, 12) and c not in ("", "0"):
+        for i in keep:
+            c = clip(cells[i], widths[i])
+            t = c.rjust(widths[i]) if cols[i].right else c.ljust(widths[i])
+            if mark == CHANGED and i in deltas and c not in ("", "0"):
                 t = style.yellow(t)
             out.append(t)
         text = "  ".join(out).rstrip()
@@ -205,18 +403,31 @@ def render_diff(a: Profile, b: Profile, *, depth: int | None = None, changed_onl
         return text
 
     def title(label: str, p: Profile) -> str:
-        return f"{label}: {p.model}  |  input {p.inputs}  |  {p.mode} mode" + (", train" if p.train else "")
+        return f"{label}: {p.model} | input {p.inputs} | {p.mode} mode" + (", train" if p.train else "")
 
-    width = sum(widths) + 2 * (len(widths) - 1)
-    lines = [style.bold(title(la, a)), style.bold(title(lb, b)), style.bold(line(headers, None)), "-" * width]
-    lines.extend(line(r, p.mark) for r, p in zip(body, pairs))
-    lines.append("=" * width)
-    lines.extend(totals_table(a, b, labels, style))
+    rule = sum(widths[i] for i in keep) + 2 * (len(keep) - 1)
+    lines = [style.bold(t) for t in wrap(title(la, a), limit) + wrap(title(lb, b), limit)]
+    lines += [style.bold(line(headers, None)), "-" * rule]
+    lines.extend(line(cells, r.mark if r.kind != TOTAL else None) for cells, r in zip(body, rows))
+    lines.append("=" * rule)
+    notes = []
+    if dropped:
+        notes.append(f"(left out to fit {limit} characters: {', '.join(cols[i].header for i in dropped)}; "
+                     "give a larger --width)")
+    if depth is not None and any(r.depth > depth for p in (a, b) for r in p.layers):
+        notes.append(f"(rows deeper than depth {depth} are hidden; --all shows every level)")
+    if any(r.kind == GROUP for r in rows):
+        notes.append("Rows 'a.0-N xK' are K consecutive blocks identical on both sides: figures per block; "
+                     "'= ... total' rows sum them.")
+    lines += [t for n in notes for t in wrap(n, limit)]
+    lines.extend(totals_table(a, b, labels, style, width=limit))
     counts = {m: sum(1 for p in match_layers(a.layers, b.layers) if p.mark == m)
               for m in (SAME, CHANGED, ONLY_A, ONLY_B)}
-    lines.append(f"Layers: {counts[SAME]} same, {counts[CHANGED]} changed (~), {counts[ONLY_A]} only in {la} "
-                 f"(-), {counts[ONLY_B]} only in {lb} (+); matched by path, then by type in order. "
-                 f"Differences are {lb} - {la}; Peak is the live bytes while the module runs.")
+    legend = (f"Layers: {counts[SAME]} same, {counts[CHANGED]} changed (~), {counts[ONLY_A]} only in {la} "
+              "(-), "
+              f"{counts[ONLY_B]} only in {lb} (+); matched by path, then by type in order. Differences are "
+              f"{lb} - {la}" + ("; Saved: bytes the layer saves for backward." if memory else "."))
+    lines += wrap(legend, limit)
     return "\n".join(lines)
 
 
@@ -227,19 +438,34 @@ def _d(x: int | None, y: int | None, fmt: Callable[[int], str]) -> str:
 
 
 def totals_table(a: Profile, b: Profile, labels: tuple[str, str] = ("A", "B"),
-                 style: Style = PLAIN) -> list[str]:
-    rows = [["Total", labels[0], labels[1], "difference", "change"]]
-    for label, get, kind in TOTALS:
-        va, vb = get(a), get(b)
-        if va is None and vb is None or (not va and not vb):
-            continue
-        delta = "" if va is None or vb is None else _delta(kind, vb - va)
-        change = "" if va is None or vb is None else ratio(vb, va)
-        rows.append([label, _fmt(kind, va), _fmt(kind, vb), delta, change])
-    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+                 style: Style = PLAIN, width: int | None = None) -> list[str]:
+    """The totals side by side; to fit ``width``, counts in SI only, then without the change column."""
+
+    def table(short: bool) -> list[list[str]]:
+        rows = [["Total", labels[0], labels[1], "difference", "change"]]
+        for label, get, kind in TOTALS:
+            va, vb = get(a), get(b)
+            if va is None and vb is None or (not va and not vb):
+                continue
+            fmt = (lambda k, n: "-" if n is None else si(n)) if short and kind == "si" else _fmt
+            delta = "" if va is None or vb is None else (
+                signed_si(vb - va) if short and kind == "si" else _delta(kind, vb - va))
+            change = "" if va is None or vb is None else ratio(vb, va)
+            rows.append([label, fmt(kind, va), fmt(kind, vb), delta, change])
+        return rows
+
+    def size(rows: list[list[str]], n: int) -> int:
+        return sum(max(len(r[i]) for r in rows) for i in range(n)) + 2 * (n - 1)
+
+    rows, n = table(False), 5
+    if width is not None and size(rows, n) > width:
+        rows = table(True)
+        if size(rows, n) > width:
+            n = 4
+    widths = [max(len(r[i]) for r in rows) for i in range(n)]
     out = []
     for k, r in enumerate(rows):
-        text = "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+        text = "  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r[:n]))
         if k and r[3] not in ("", "0"):
             text = style.yellow(text)
         out.append(style.bold(text) if k == 0 else text)

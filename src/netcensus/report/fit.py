@@ -6,10 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..units import exact, nbytes
+from .table import DEFAULT_WIDTH, wrap
 
 
-def render_fit(found: Any, model: str, along: str, train: bool, hints: Sequence[str] = ()) -> str:
-    """The answer of ``--fit``, every size tried, and, when nothing fits, ``hints``: what could."""
+def render_fit(found: Any, model: str, along: str, train: bool, hints: Sequence[str] = (),
+               width: int | None = None) -> str:
+    """The answer of ``--fit``, every size tried, and, when nothing fits, ``hints``: what could; lines
+    wrap at ``width`` (default 100)."""
     what = "training step" if train else "inference"
     lines = [f"{model}  |  largest {along} whose {what} peak fits {nbytes(found.budget)} "
              f"({exact(found.budget)} B)"]
@@ -24,4 +27,4 @@ def render_fit(found: Any, model: str, along: str, train: bool, hints: Sequence[
     lines.append("tried (size -> peak): " + ", ".join(f"{n} -> {nbytes(p)}" for n, p in found.tries))
     lines.append("Peaks are traced on meta tensors at each size; see the memory assumptions of a single run "
                  "(netcensus MODEL --input ... --train) for what they include.")
-    return "\n".join(lines)
+    return "\n".join(t for line in lines for t in wrap(line, width or DEFAULT_WIDTH))

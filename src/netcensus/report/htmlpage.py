@@ -14,11 +14,11 @@ from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
+from ..units import CONVENTION, percent
 from .charts import Chart, charts
-from .columns import COLUMNS, Column, choose_columns
+from .columns import COLUMNS, Column, table_keys
 from .summary import assumptions, figures, notes
 from .tree import GROUP, TOTAL, DisplayRow, display_rows
-from ..units import CONVENTION, percent
 
 if TYPE_CHECKING:
     from ..results.profile import Profile
@@ -36,13 +36,14 @@ CSS = """
 .nc thead th[aria-sort=descending]::after{content:" \\25BE"}
 .nc thead th[aria-sort=ascending]::after{content:" \\25B4"}
 .nc tbody tr:hover{background:#f2f7ff}
-.nc td.name{padding-left:calc(var(--d,0)*1.1em + 8px);font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
+.nc td.name{padding-left:calc(var(--d,0)*.9em + 8px);font-family:ui-monospace,SFMono-Regular,Menlo,monospace}
 .nc tr.group td.name{color:#0b61a4;font-weight:600}
 .nc tr.total td{font-weight:600;color:#36414c;background:#fafbfc}
 .nc button.tg{border:0;background:none;cursor:pointer;width:1.2em;padding:0;color:#5b6570;font:inherit}
 .nc span.sp{display:inline-block;width:1.2em}
 .nc td.bar{background:linear-gradient(90deg,#dbe9f7 var(--p),transparent var(--p))}
-.nc td.f{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;white-space:normal;min-width:12em}
+.nc td.f{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;white-space:normal;min-width:8em;
+  max-width:18em}
 .nc details summary{cursor:pointer}.nc details pre{margin:.2em 0;font-size:.92em;white-space:pre-wrap}
 .nc .warn{color:#a4400b}.nc .unsup{color:#b3261e}
 .nc .charts{display:flex;flex-wrap:wrap;gap:12px}
@@ -53,7 +54,10 @@ CSS = """
 .nc svg.memory rect,.nc svg.saved rect{fill:#4aa068}
 .nc svg.params_type rect{fill:#7aa7e6}.nc svg.flops_type rect{fill:#e8b07a}
 .nc .toolbar button{margin-right:6px}
-.nc td.s{white-space:normal;max-width:16em;font-size:.93em}
+.nc td.s{white-space:nowrap;overflow:hidden;text-overflow:ellipsis;max-width:13em;font-size:.93em}
+.nc td.s.type{max-width:11em}
+.nc thead th{white-space:normal;vertical-align:bottom}
+.nc .scroll{max-width:100%;overflow-x:auto}
 .nc .top{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 .nc ul{margin:.3em 0;padding-left:1.3em}
 """
@@ -116,7 +120,7 @@ SCRIPT = r"""
         place(top);
       });
     });
-    var bar = table.parentNode.querySelector(".toolbar");
+    var bar = table.closest(".nc").querySelector(".toolbar");
     if (bar) {
       bar.addEventListener("click", function (e) {
         var b = e.target.closest("button[data-act]");
@@ -152,9 +156,30 @@ def _explain(d: DisplayRow) -> str:
     return "\n".join(parts)
 
 
-def _td(col: Column, d: DisplayRow, shares: dict[str, int], js: bool, open_: bool) -> str:
+def _base(d: DisplayRow) -> str:
+    """The path a row's children are named under (a group's range, without its `` xK``)."""
+    if d.key == "":
+        return ""
+    return d.name.split(" x")[0] if d.kind == GROUP else d.name
+
+
+def relative_name(d: DisplayRow, parent: DisplayRow | None) -> str:
+    """The name under its parent in the tree, as a file browser shows it: ``q_proj`` under
+    ``model.layers.0-31.self_attn``, ``0-31 x32`` under ``model.layers``; the full path is in the tooltip."""
+    base = _base(parent) if parent is not None else ""
+    if not base:
+        return d.name
+    if d.kind == TOTAL:
+        inner = d.name[2:-6] if d.name.startswith("= ") and d.name.endswith(" total") else d.name
+        return f"= {inner[len(base) + 1:]} total" if inner.startswith(base + ".") else d.name
+    return d.name[len(base) + 1:] if d.name.startswith(base + ".") else d.name
+
+
+def _td(col: Column, d: DisplayRow, shares: dict[str, int], js: bool, open_: bool,
+        parent: DisplayRow | None = None) -> str:
     text = col.text(d)
     if col.key == "name":
+        text = relative_name(d, parent) + text.strip()[len(d.name):]  # keep '(2 calls)', '(not called)'
         tip = escape(_explain(d), quote=True)
         button = ""
         if js:
@@ -182,8 +207,8 @@ def _td(col: Column, d: DisplayRow, shares: dict[str, int], js: bool, open_: boo
         summary = escape(text) if text else "explain"
         pre = escape("\n".join(lines))
         return f'<td class="f"><details><summary>{summary}</summary><pre>{pre}</pre></details></td>'
-    if col.key in ("input", "output"):
-        return f'<td class="s">{escape(text)}</td>'
+    if col.key in ("input", "output", "type"):  # one line, cut with an ellipsis; the whole text on hover
+        return f'<td class="s {col.key}" title="{escape(text, quote=True)}">{escape(text)}</td>'
     return f"<td>{escape(text)}</td>"
 
 
@@ -198,6 +223,7 @@ def _layers_table(profile: Profile, keys: Sequence[str], depth: int | None, expa
     head = "".join(f'<th class="{"n" if c.numeric else ""}" title="{escape(c.help)}">{escape(c.header)}</th>'
                    for c in cols)
     body = []
+    by_key = {d.key: d for d in shown}
     for i, d in enumerate(shown):
         open_ = d.kind != GROUP and (open_depth is None or d.depth < open_depth)
         classes = [d.kind] + (["open"] if open_ and d.has_children else [])
@@ -207,7 +233,7 @@ def _layers_table(profile: Profile, keys: Sequence[str], depth: int | None, expa
         elif d.parent_key is not None:
             attrs += f' data-parent="{escape(d.parent_key)}"'
         attrs += f' data-open="{1 if open_ else 0}"'
-        cells = "".join(_td(c, d, shares, js, open_) for c in cols)
+        cells = "".join(_td(c, d, shares, js, open_, by_key.get(d.parent_key or "\0")) for c in cols)
         body.append(f'<tr class="{" ".join(classes)}"{attrs}>{cells}</tr>')
     return (f'<table class="nc-layers"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(body)
             + "\n</tbody></table>")
@@ -236,7 +262,22 @@ def _notes(profile: Profile) -> str:
 
 
 def _short(label: str, n: int = 34) -> str:
-    return label if len(label) <= n else label[: n // 2 - 1] + "\u2026" + label[-(n // 2 - 1):]
+    """A chart label in at most ``n`` characters, cut at word and path boundaries, never mid-word:
+    leading path components first (``\u2026h.0-11.attn (GPT2Attention x12)``), then the class name
+    (``(x12)``); the full label is in the bar's tooltip."""
+    if len(label) <= n:
+        return label
+    path, sep, rest = label.partition(" (")
+    suffix = sep + rest
+    parts = path.split(".")
+    while len(parts) > 1 and len("\u2026." + ".".join(parts) + suffix) > n:
+        parts = parts[1:]
+    head = ("\u2026." if len(parts) < len(path.split(".")) else "") + ".".join(parts)
+    if len(head + suffix) > n and suffix:
+        times = [w for w in rest.rstrip(")").split() if w.startswith("x") and w[1:].isdigit()]
+        suffix = f" ({times[-1]})" if times else ""
+    text = head + suffix
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
 
 
 def svg_chart(chart: Chart, width: int = 600) -> str:
@@ -296,8 +337,17 @@ def _meta(profile: Profile) -> str:
 
 
 def _keys(profile: Profile, columns: str | Sequence[str] | None, memory_columns: bool | None) -> list[str]:
-    memory = (profile.train if memory_columns is None else memory_columns) and profile.memory is not None
-    return choose_columns(columns, memory) if columns is None or isinstance(columns, str) else list(columns)
+    return table_keys(profile, columns, memory_columns)
+
+
+def _time(profile: Profile) -> str:
+    """The step-time prediction (``gpu=``): its text and the roofline chart; nothing without one."""
+    if profile.time is None:
+        return ""
+    from .timing import render_time, roofline_html
+
+    return (f"<h2>Step time on {escape(profile.time.gpu)}</h2><pre>{escape(render_time(profile.time))}</pre>"
+            + roofline_html(profile.time))
 
 
 def render_html(profile: Profile, *, columns: str | Sequence[str] | None = None,
@@ -320,8 +370,9 @@ def render_html(profile: Profile, *, columns: str | Sequence[str] | None = None,
         '<button data-act="collapse">Collapse all</button><button data-act="reset">Reset</button>'
         "<span class=\"meta\"> Click a header to sort (within each level); hover a name for its formulas."
         "</span></div>",
-        _layers_table(profile, keys, None, expand, True, open_depth),
+        '<div class="scroll">', _layers_table(profile, keys, None, expand, True, open_depth), "</div>",
         _ops(profile),
+        _time(profile),
         "<h2>Notes</h2>", _notes(profile),
         "</div>",
     ]

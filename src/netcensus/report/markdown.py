@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .columns import COLUMNS, MAX_SHAPE_WIDTH, choose_columns, parse_sort
+from ..units import CONVENTION
+from .columns import COLUMNS, MAX_SHAPE_WIDTH, parse_sort, table_keys
 from .summary import assumptions, figures, notes
 from .table import clip
 from .tree import GROUP, TOTAL, display_rows
-from ..units import CONVENTION
 
 if TYPE_CHECKING:
     from ..results.profile import Profile
@@ -34,8 +34,7 @@ def _cell(text: str, code: bool) -> str:
 def render_markdown(profile: Profile, depth: int | None = None, memory_columns: bool | None = None, *,
                     columns: str | Sequence[str] | None = None, sort: str | None = None,
                     expand: bool = False) -> str:
-    memory = (profile.train if memory_columns is None else memory_columns) and profile.memory is not None
-    keys = choose_columns(columns, memory) if columns is None or isinstance(columns, str) else list(columns)
+    keys = table_keys(profile, columns, memory_columns)
     cols = [COLUMNS[k] for k in keys]
     sort_key, descending = parse_sort(sort)
     shown = display_rows(profile, depth, sort_key, descending, expand)

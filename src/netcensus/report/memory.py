@@ -1,4 +1,9 @@
-"""The memory block under the table: every figure with the assumptions it rests on."""
+"""The memory block under the table: every figure with the assumptions it rests on.
+
+The short form (the default) lists the assumptions as ``name = value`` pairs, leaving out those that
+changed no number (a sharding or attention path that is ``none``); ``verbose`` says what each means.
+Without the memory columns (an inference run without ``--memory``) the short form is the peak alone.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,52 @@ from typing import TYPE_CHECKING
 from ..units import exact, nbytes
 
 if TYPE_CHECKING:
+    from ..results.memory import MemoryResult
     from ..results.profile import Profile
 
 LABEL = 34
+
+INERT = ("none", "none seen")
+"""Assumption values that change no number: left out of the short list."""
 
 
 def _line(label: str, n: int, note: str = "") -> str:
     return f"  {label:<{LABEL}}{exact(n):>20} B  {nbytes(n):>12}" + (f"  {note}" if note else "")
 
 
-def memory_lines(profile: Profile) -> list[str]:
-    m = profile.memory
-    if m is None:
-        return []
+def peak_where(m: MemoryResult, model: str) -> str:
+    """Where the peak is: phase, module (the model's name for the root) and op."""
+    at = m.peak_at
+    where = at.phase
+    if at.phase in ("forward", "backward"):
+        where += f", {at.module or model}"
+    if at.op and at.op.replace(".", " ").replace("()", "") != at.phase:  # not 'optimizer step, ...step()'
+        where += f", {at.op}"
+    return where
+
+
+def heading(m: MemoryResult) -> str:
     per = f", per device of {m.devices}" if m.devices > 1 else ""
-    lines = [f"Memory ({m.mode} step{per}; bytes exact, IEC units):"]
-    lines.append(_line("weights", m.weights))
+    return f"Memory ({m.mode} step{per}"
+
+
+KEY = ("step", "precision", "optimizer", "sharding", "checkpointing", "target")
+"""The assumptions named beside the peak alone (without the memory breakdown)."""
+
+
+def short_assumptions(m: MemoryResult, every: bool = True) -> str:
+    """``Assumptions: step = training; precision = fp32; ...`` without the inert ones; unless
+    ``every``, only the :data:`KEY` ones and a count of the others."""
+    shown = [a for a in m.assumptions if a.value not in INERT and (every or a.name in KEY)]
+    rest = sum(1 for a in m.assumptions if a.value not in INERT) - len(shown)
+    more = f"; {rest} more with --memory" if rest else ""
+    return ("Assumptions: " + "; ".join(f"{a.name} = {a.value}" for a in shown) + more
+            + " (--verbose: what each means)")
+
+
+def figure_lines(m: MemoryResult, model: str) -> list[str]:
+    """The memory breakdown, one aligned line per figure."""
+    lines = [f"{heading(m)}; bytes exact, IEC units):", _line("weights", m.weights)]
     if m.buffers:
         lines.append(_line("buffers", m.buffers))
     lines.append(_line("inputs", m.inputs))
@@ -33,21 +68,32 @@ def memory_lines(profile: Profile) -> list[str]:
         if m.weight_copies:
             lines.append(_line("low-precision weight copies", m.weight_copies))
     lines.append(_line("temporaries at the peak", m.temporaries))
-    at = m.peak_at
-    where = at.phase
-    if at.phase in ("forward", "backward"):
-        where += f", {at.module or profile.model}"
-    if at.op:
-        where += f", {at.op}"
-    lines.append(_line("peak", m.peak, f"at {where}"))
+    lines.append(_line("peak", m.peak, f"at {peak_where(m, model)}"))
     if m.inference_peak is not None and m.mode == "training":
         lines.append(_line("inference peak (no_grad)", m.inference_peak))
     if m.recompute_flops:
         lines.append(f"  {'recompute FLOPs (checkpointing)':<{LABEL}}{exact(m.recompute_flops):>20}")
+    return lines
+
+
+def assumption_lines(m: MemoryResult) -> list[str]:
+    return ["Assumptions:"] + [f"  {a.name} = {a.value}: {a.meaning}" for a in m.assumptions]
+
+
+def memory_lines(profile: Profile, short: bool = False, breakdown: bool = True) -> list[str]:
+    """The memory figures and assumptions; ``short``: the assumptions as one list (and, without
+    ``breakdown``, the peak alone)."""
+    m = profile.memory
+    if m is None:
+        return []
+    if short and not breakdown:
+        label = f"Peak memory ({m.mode}" + (f", per device of {m.devices}" if m.devices > 1 else "") + ")"
+        lines = [f"{label:<26}{exact(m.peak):>20}  B = {nbytes(m.peak)} at {peak_where(m, profile.model)}"]
+    else:
+        lines = figure_lines(m, profile.model)
     if profile.kv_cache is not None:
         kv = profile.kv_cache
         lines.append(_line(f"KV cache (batch {kv.batch}, context {kv.context})", kv.bytes, kv.formula))
-    lines.append("Assumptions:")
-    lines.extend(f"  {a.name} = {a.value}: {a.meaning}" for a in m.assumptions)
+    lines += [short_assumptions(m, breakdown)] if short else assumption_lines(m)
     lines.extend(f"note: {n}" for n in m.notes)
     return lines

@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ..errors import SpecError
 from .style import PLAIN, Style
 
 if TYPE_CHECKING:
@@ -16,8 +17,8 @@ EXTENSIONS = {".txt": "table", ".text": "table", ".json": "json", ".csv": "csv",
               ".markdown": "md", ".html": "html", ".htm": "html"}
 
 
-class FormatError(ValueError):
-    pass
+class FormatError(SpecError):
+    """A format, file extension, depth or width the renderers cannot use."""
 
 
 def format_for_path(path: str) -> str:
@@ -28,6 +29,18 @@ def format_for_path(path: str) -> str:
             return fmt
     raise FormatError(f"cannot tell the format of {path!r} from its extension; use one of "
                       f"{', '.join(EXTENSIONS)} or give --format")
+
+
+def time_block(profile: Profile, depth: int | None) -> str:
+    """The step-time prediction under the table (and the GPUs side by side), or nothing."""
+    from .timing import render_compare, render_time
+
+    parts = []
+    if profile.time is not None:
+        parts.append(render_time(profile.time, depth=min(depth, 2) if depth is not None else 2))
+    if len(profile.time_compare) > 1:
+        parts.append(render_compare(list(profile.time_compare)))
+    return "".join("\n\n" + p for p in parts)
 
 
 def check_display(depth: int | None, width: int | None = None) -> None:
@@ -42,9 +55,12 @@ def check_display(depth: int | None, width: int | None = None) -> None:
 def render(profile: Profile, fmt: str = "table", *, depth: int | None = -1,
            memory_columns: bool | None = None, columns: str | Sequence[str] | None = None,
            sort: str | None = None, expand: bool = False,
-           width: int | None = None, style: Style = PLAIN, explain: bool = False, by_op: bool = False) -> str:
+           width: int | None = None, style: Style = PLAIN, explain: bool = False, by_op: bool = False,
+           verbose: bool = False) -> str:
     """``profile`` in ``fmt`` (``table``, ``json``, ``csv``, ``md`` or ``html``). ``depth=-1`` is the
-    profile's own default depth. ``explain`` and ``by_op`` replace the table (text format only)."""
+    profile's own default depth. ``explain`` and ``by_op`` replace the table (text format only).
+    ``verbose``: under the table every total, the units convention and what each memory assumption
+    means; with ``explain``, every layer and every term (no collapsing)."""
     check_display(depth, width)
     if depth == -1:
         depth = profile.depth
@@ -52,15 +68,16 @@ def render(profile: Profile, fmt: str = "table", *, depth: int | None = -1,
         if explain:
             from .explain import render_explain
 
-            return render_explain(profile)
+            return render_explain(profile, verbose=verbose, width=width)
         if by_op:
             from .byop import render_by_op
 
-            return render_by_op(profile)
+            return render_by_op(profile, width)
         from .table import render_table
 
-        return render_table(profile, depth, memory_columns, columns=columns, sort=sort, expand=expand,
-                            width=width, style=style)
+        text = render_table(profile, depth, memory_columns, columns=columns, sort=sort, expand=expand,
+                            width=width, style=style, verbose=verbose)
+        return text + time_block(profile, depth)
     if fmt == "json":
         return json.dumps(profile.to_dict(), indent=2)
     if fmt == "csv":
@@ -73,8 +90,12 @@ def render(profile: Profile, fmt: str = "table", *, depth: int | None = -1,
         from .markdown import render_markdown
 
         return render_markdown(profile, depth, memory_columns, columns=columns, sort=sort, expand=expand)
+    if fmt == "html-fragment":  # the HTML a notebook shows for a profile (Profile._repr_html_)
+        from .htmlpage import render_fragment
+
+        return render_fragment(profile)
     if fmt == "html":
-        from .. import __version__
+        from ..version import __version__
         from .htmlpage import render_html
 
         return render_html(profile, columns=columns, memory_columns=memory_columns, expand=expand,

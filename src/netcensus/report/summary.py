@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .table import coverage_line
 from ..units import exact, nbytes, si
+from .memory import peak_where
+from .table import coverage_line
 
 if TYPE_CHECKING:
     from ..results.profile import Profile
@@ -69,10 +70,7 @@ def figures(profile: Profile) -> list[Figure]:
             if m.weight_copies:
                 out.append(_bytes(sec, "low-precision weight copies", m.weight_copies))
         out.append(_bytes(sec, "temporaries at the peak", m.temporaries))
-        at = m.peak_at
-        where = at.phase + (f", {at.module or profile.model}" if at.phase in ("forward", "backward") else "")
-        where += f", {at.op}" if at.op else ""
-        out.append(_bytes(sec, "peak", m.peak, f"at {where}"))
+        out.append(_bytes(sec, "peak", m.peak, f"at {peak_where(m, profile.model)}"))
         if m.inference_peak is not None and m.mode == "training":
             out.append(_bytes(sec, "inference peak (no_grad)", m.inference_peak))
         if m.recompute_flops:

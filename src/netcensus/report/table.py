@@ -1,21 +1,26 @@
-"""The terminal table: one row per module (a tree), then totals, compute, memory, notes and warnings.
+"""The terminal table: one row per module (a tree), then a short summary: totals, compute, memory, the
+assumptions, notes and warnings (``verbose``: all of it, with what each assumption means).
 
 Counts are exact with thousands separators; MACs and FLOPs use SI prefixes; bytes use IEC units (the
-units line under the table says so). Repeated identical blocks are collapsed (see :mod:`.tree`). With
-a ``width``, columns are abbreviated, then dropped, lowest priority first, until the table fits; the
-table never wraps. ``style`` colours it (see :mod:`.style`).
+units line under the table says so). Repeated identical blocks are collapsed (see :mod:`.tree`).
+The default columns are the compute ones (memory ones for training traces or when asked); the table
+fits ``width`` characters, :data:`DEFAULT_WIDTH` when none is given: columns are abbreviated, then
+dropped, lowest priority first, and the table says which. Rows never wrap; the lines under the table
+wrap at the same width. ``style`` colours it (see :mod:`.style`).
 """
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .columns import COLUMNS, MAX_SHAPE_WIDTH, Column, choose_columns, parse_sort
+from ..units import CONVENTION, exact, nbytes, si
+from .columns import COLUMNS, MAX_SHAPE_WIDTH, PEAK_HELP, Column, parse_sort, table_keys
 from .memory import memory_lines
 from .style import PLAIN, Style
 from .tree import GROUP, TOTAL, DisplayRow, display_rows
-from ..units import CONVENTION, exact, nbytes, si
 
 if TYPE_CHECKING:
     from ..results.profile import Profile
@@ -27,10 +32,12 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 3, 0)] + "..."
 
 
-def fit_widths(cols: Sequence[Column], natural: list[int], limit: int | None) -> tuple[list[int], list[int]]:
+def fit_widths(cols: Sequence[Column], natural: list[int], limit: int | None,
+               clip_name: bool = True) -> tuple[list[int], list[int]]:
     """Widths that fit ``limit`` characters and the indices of dropped columns: abbreviate the columns
     that may be (lowest priority first) down to their minimum, then drop whole columns (lowest priority
-    first), then give the room left back to the abbreviated ones (highest priority first)."""
+    first), then give the room left back to the abbreviated ones (highest priority first). The layer
+    names are clipped last, and only with ``clip_name``."""
     widths = list(natural)
     if limit is None:
         return widths, []
@@ -50,7 +57,7 @@ def fit_widths(cols: Sequence[Column], natural: list[int], limit: int | None) ->
     for i in by_priority:
         if total(dropped) <= limit:
             break
-        if cols[i].key != "name":
+        if cols[i].key != "name" and cols[i].priority < 1000:
             dropped.add(i)
     for i in reversed(by_priority):
         room = limit - total(dropped)
@@ -58,20 +65,69 @@ def fit_widths(cols: Sequence[Column], natural: list[int], limit: int | None) ->
             break
         if i not in dropped and widths[i] < natural[i]:
             widths[i] += min(room, natural[i] - widths[i])
-    if total(dropped) > limit:  # even the name column alone is too wide: clip it
+    if clip_name and total(dropped) > limit:  # even the name column alone is too wide: clip it
         name = next(i for i, c in enumerate(cols) if c.key == "name")
         widths[name] = max(8, widths[name] - (total(dropped) - limit))
     return widths, sorted(dropped)
 
 
+DEFAULT_WIDTH = 100
+"""The width a table fits when no width is given (a pipe, a file, ``str(profile)``): its default columns
+are abbreviated or left out to fit, and the lines under it wrap."""
+
+GROUP_LEGEND = ("Rows 'a.0-N xK' are K identical consecutive blocks: figures per block (memory: the range "
+                "over the blocks); '= ... total' rows sum them; --expand shows every block.")
+UNITS = "Units: K = 10^3, M = 10^6, G = 10^9, T = 10^12; KiB = 2^10, MiB = 2^20, GiB = 2^30; 1 MAC = 2 FLOPs"
+"""The one-line units convention of the short footer (``verbose`` prints the long one)."""
+
+
+def wrap(line: str, width: int | None, indent: str = "    ") -> list[str]:
+    """``line`` broken at spaces into lines of at most ``width`` characters (a word longer than the
+    width stays whole); continuation lines are indented."""
+    if width is None or len(line) <= width:
+        return [line]
+    lead = line[: len(line) - len(line.lstrip(" "))]
+    return textwrap.wrap(line, width, initial_indent="", subsequent_indent=lead + indent,
+                         break_long_words=False, break_on_hyphens=False) or [line]
+
+
+_NUMBERED = re.compile(r"^([\w.]*?\w)\.(\d+)((?:\.[\w.]+)?)$")
+
+
+def compress_paths(text: str) -> str:
+    """Runs of module paths that differ only in one block number, as the table writes them:
+    ``h.0.attn, h.1.attn, h.2.attn`` -> ``h.0-2.attn``. Other text is unchanged."""
+    head, sep, rest = text.partition(": ")
+    if not sep:
+        return text
+    items = rest.split(", ")
+    out: list[list] = []  # [prefix, lo, hi, tail] or [text]
+    for item in items:
+        m = _NUMBERED.match(item)
+        if m is None:
+            out.append([item])
+            continue
+        prefix, n, tail = m.group(1), int(m.group(2)), m.group(3)
+        last = out[-1] if out else None
+        if last is not None and len(last) == 4 and last[0] == prefix and last[3] == tail and last[2] == n - 1:
+            last[2] = n
+        else:
+            out.append([prefix, n, n, tail])
+    parts = [x[0] if len(x) == 1 else f"{x[0]}.{x[1]}{'' if x[1] == x[2] else f'-{x[2]}'}{x[3]}" for x in out]
+    return head + sep + ", ".join(parts)
+
+
 def render_table(profile: Profile, depth: int | None = None, memory_columns: bool | None = None, *,
                  columns: str | Sequence[str] | None = None, sort: str | None = None, expand: bool = False,
-                 width: int | None = None, style: Style = PLAIN) -> str:
-    """The table. ``memory_columns`` (default: for training traces) adds the per-layer memory;
-    ``columns`` is a ``--columns`` spec or a list of keys; ``sort`` a ``--sort`` spec; ``expand`` shows
-    every repeated block; ``width`` fits the table into that many characters."""
-    memory = (profile.train if memory_columns is None else memory_columns) and profile.memory is not None
-    keys = choose_columns(columns, memory) if columns is None or isinstance(columns, str) else list(columns)
+                 width: int | None = None, style: Style = PLAIN, verbose: bool = False) -> str:
+    """The table and a short summary under it. ``memory_columns`` (default: for training traces) adds the
+    per-layer memory columns and the memory breakdown; ``columns`` is a ``--columns`` spec or a list of
+    keys; ``sort`` a ``--sort`` spec; ``expand`` shows every repeated block; ``width`` fits the table
+    into that many characters (default: the default columns fit :data:`DEFAULT_WIDTH`, columns asked for
+    by name are all shown); ``verbose`` adds every total, the long units convention and what each memory
+    assumption means."""
+    memory = bool(profile.train if memory_columns is None else memory_columns) and profile.memory is not None
+    keys = table_keys(profile, columns, memory_columns)
     cols = [COLUMNS[k] for k in keys]
     sort_key, descending = parse_sort(sort)
     shown = display_rows(profile, depth, sort_key, descending, expand)
@@ -81,8 +137,10 @@ def render_table(profile: Profile, depth: int | None = None, memory_columns: boo
             for row in cells:
                 row[j] = clip(row[j], MAX_SHAPE_WIDTH)
     natural = [max([len(c.header)] + [len(row[j]) for row in cells]) for j, c in enumerate(cols)]
-    widths, dropped = fit_widths(cols, natural, width)
+    limit = width if width is not None else (DEFAULT_WIDTH if columns is None else None)
+    widths, dropped = fit_widths(cols, natural, limit, clip_name=width is not None)
     keep = [j for j in range(len(cols)) if j not in dropped]
+    text_width = width or DEFAULT_WIDTH
 
     def line(texts: list[str], d: DisplayRow | None) -> str:
         parts = []
@@ -94,28 +152,34 @@ def render_table(profile: Profile, depth: int | None = None, memory_columns: boo
 
     header = line([c.header for c in cols], None)
     plain_width = sum(widths[j] for j in keep) + SEP * (len(keep) - 1)
-    title = (f"{profile.model}  |  input {profile.inputs}  |  traced on {profile.device}, {profile.mode} mode"
+    title = (f"{profile.model} | input {profile.inputs} | traced on {profile.device}, {profile.mode} mode"
              + (", forward + backward" if profile.train else ""))
-    lines = [style.bold(title), style.bold(header), style.dim("-" * plain_width)]
+    lines = [style.bold(t) for t in wrap(title, text_width)]
+    lines += [style.bold(header), style.dim("-" * plain_width)]
     lines.extend(line(row, d) for row, d in zip(cells, shown))
     lines.append(style.dim("=" * plain_width))
+    under: list[str] = []
     if dropped:
         left = ", ".join(cols[j].header for j in dropped)
-        lines.append(f"(columns left out to fit {width} characters: {left}; choose with --columns or widen "
-                     "the terminal)")
+        under.append(f"(left out to fit {limit} characters: {left}; choose with --columns or --width)")
     if depth is not None and any(r.depth > depth for r in profile.layers):
-        lines.append(f"(rows deeper than depth {depth} are hidden; their figures are in their parents' rows)")
+        under.append(f"(rows deeper than depth {depth} are hidden; their figures are in their parents' rows)")
     if any(d.kind == GROUP for d in shown):
-        lines.append("Rows 'a.0-N xK' stand for K consecutive identical blocks (same type, parameters, "
-                     "shapes and FLOPs): figures per block, memory as the range over the blocks; "
-                     "'= ... total' rows sum them. --expand shows every block.")
-    lines.extend(totals_lines(profile))
-    lines.extend(compute_lines(profile))
-    lines.extend(memory_lines(profile))
+        under.append(GROUP_LEGEND)
+    if "peak" in keys and COLUMNS["peak"] not in [cols[j] for j in dropped]:
+        under.append(f"{COLUMNS['peak'].header}: {PEAK_HELP}.")
+    if verbose:
+        under += totals_lines(profile) + compute_lines(profile) + memory_lines(profile)
+    else:
+        under += short_totals_lines(profile) + short_compute_lines(profile)
+        under += memory_lines(profile, short=True, breakdown=memory)
+        under.append(UNITS)
+    for text in under:
+        lines.extend(wrap(text, text_width))
     for note in profile.notes:
-        lines.append(f"note: {note}")
+        lines.extend(wrap(f"note: {compress_paths(note)}", text_width))
     for warning in profile.warnings:
-        lines.append(style.yellow(f"WARNING: {warning}"))
+        lines.extend(style.yellow(t) for t in wrap(f"WARNING: {warning}", text_width))
     return "\n".join(lines)
 
 
@@ -152,6 +216,44 @@ def totals_lines(profile: Profile) -> list[str]:
     for dtype, b in sorted(profile.param_bytes_by_dtype.items()):
         lines.append(f"{'Param bytes (' + dtype + ')':<{LABEL}}{exact(b):>20}  B = {nbytes(b)}")
     lines.append(CONVENTION)
+    return lines
+
+
+def short_totals_lines(profile: Profile) -> list[str]:
+    """The parameter totals in two or three lines: trainable and frozen only when some are frozen,
+    buffers only when there are some."""
+    total = figure("Total params", profile.total_params)
+    if profile.frozen_params:
+        total += f"; trainable {exact(profile.trainable_params)}, frozen {exact(profile.frozen_params)}"
+    elif profile.total_params:
+        total += ", all trainable"
+    lines = [total]
+    if profile.buffers:
+        lines.append(f"{'Buffers':<{LABEL}}{exact(profile.buffers):>20}  elements, "
+                     f"{nbytes(profile.buffer_bytes)} (not parameters)")
+    for dtype, b in sorted(profile.param_bytes_by_dtype.items()):
+        lines.append(f"{'Param bytes (' + dtype + ')':<{LABEL}}{exact(b):>20}  B = {nbytes(b)}")
+    return lines
+
+
+def short_compute_lines(profile: Profile) -> list[str]:
+    """MACs and FLOPs (core MACs when they differ from MACs, forward and backward with train, the
+    causal-aware figure when it differs), then the coverage line."""
+    c = profile.compute
+    if c is None:
+        return []
+    t = c.totals
+    what = "forward + backward" if profile.train else "forward"
+    macs = figure(f"MACs ({what})", t.total.macs)
+    if t.total.core_macs != t.total.macs:
+        macs += f"; core MACs {si(t.total.core_macs)}"
+    lines = [macs, figure(f"FLOPs ({what})", t.total.flops)]
+    if profile.train:
+        lines.append(figure("  forward FLOPs", t.forward.flops))
+        lines.append(figure("  backward FLOPs", t.backward.flops))
+    if t.causal_total.flops != t.total.flops:
+        lines.append(figure("FLOPs causal-aware", t.causal_total.flops))
+    lines.append(coverage_line(profile))
     return lines
 
 

@@ -119,3 +119,17 @@ class ComputeResult:
     items: tuple[CostItem, ...]
     """Every counted or unsupported op call and region item, in trace order; they sum to the totals."""
     notes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        from ..units import exact, si
+
+        t, c = self.totals, self.coverage
+        phases = f"forward {si(t.forward.flops)}"
+        if t.backward.flops:
+            phases += f", backward {si(t.backward.flops)}"
+        return (f"ComputeResult(FLOPs {si(t.total.flops)} ({phases}), MACs {si(t.total.macs)}; "
+                f"{exact(c.counted + c.via_region)} op calls counted, {exact(c.zero)} zero, "
+                f"{exact(c.unsupported)} unsupported; {len(self.modules)} modules, "
+                f"{len(self.by_op)} op rows)")
+
+    __str__ = __repr__

@@ -71,6 +71,18 @@ class LayerRow:
             return "yes"
         return "no" if self.trainable_params == 0 else "partial"
 
+    def __repr__(self) -> str:
+        from ..units import exact, si
+
+        text = f"LayerRow({self.name!r} {self.type}: {exact(self.params)} params"
+        if self.output_text:
+            text += f", output {self.output_text}"
+        if self.flops:
+            text += f", {si(self.flops)} FLOPs"
+        if self.calls != 1:
+            text += ", not called" if not self.calls else f", {self.calls} calls"
+        return text + ")"
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -102,6 +114,10 @@ class Profile:
     with its assumptions (bytes, per device when sharded)."""
     kv_cache: Any = field(default=None, repr=False)
     """The :class:`netcensus.results.kv_cache.KVCache` for ``kv_context``, when asked for."""
+    time: Any = field(default=None, repr=False)
+    """The :class:`netcensus.results.timing.TimeResult` of the step on ``gpu=``, when asked for."""
+    time_compare: tuple[Any, ...] = field(default=(), repr=False)
+    """The same step on each GPU of ``gpu_compare`` (``gpu`` first when given), side by side."""
     trace: Any = field(default=None, repr=False, compare=False)
     """The :class:`netcensus.events.Trace` the figures come from (not serialised)."""
 
@@ -154,7 +170,8 @@ class Profile:
 
     def table(self, depth: int | None = -1, memory_columns: bool | None = None, **options: Any) -> str:
         """The terminal table. ``depth=-1``: the profile's default depth (None: every level).
-        ``options``: ``columns``, ``sort``, ``expand``, ``width`` (see :func:`netcensus.report.render.render`)."""
+        ``options``: ``columns``, ``sort``, ``expand``, ``width``, ``verbose`` (see
+        :func:`netcensus.report.render.render`)."""
         return self.render("table", depth=depth, memory_columns=memory_columns, **options)
 
     def explain(self) -> str:
@@ -220,3 +237,27 @@ class Profile:
 
     def __str__(self) -> str:
         return self.table()
+
+    def __repr__(self) -> str:
+        """One line: the model, its input, parameters, FLOPs and peak (``print(profile)``: the table)."""
+        from ..units import exact, nbytes, si
+
+        parts = [f"{exact(self.total_params)} params ({si(self.total_params)})"]
+        if self.compute is not None:
+            what = "forward + backward" if self.train else "forward"
+            parts.append(f"{si(self.flops)} FLOPs {what}")
+        if self.memory is not None:
+            per = f" per device of {self.memory.devices}" if self.memory.devices > 1 else ""
+            parts.append(f"peak {nbytes(self.memory.peak)}{per}")
+        return (f"Profile({self.model}, input {self.inputs}: {', '.join(parts)}; {len(self.layers)} layers; "
+                "print() shows the table)")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython: the table, like ``print(profile)``."""
+        printer.text(repr(self) if cycle else str(self))
+
+    def __rich__(self) -> Any:
+        """rich (``rich.print(profile)``, the rich console): the table as plain text, no markup read."""
+        from rich.text import Text
+
+        return Text(str(self))
