@@ -20,6 +20,8 @@ from .analyses.memory import fit as search_fit
 from .analyses.memory.checkpoint import check_targets
 from .analyses.notes import profile_notes
 from .analyses.params import census
+from .analyses.timing import estimate_time
+from .devices import DeviceSpec
 from .errors import SpecError, UnsupportedOpsError
 from .load.inputs import (
     InputSpec,
@@ -83,6 +85,9 @@ def profile(
     kv_context: int | None = None,
     input_kwargs: Mapping[str, Any] | None = None,
     target: str = "cuda",
+    gpu: str | DeviceSpec | None = None,
+    gpu_compare: Sequence[str | DeviceSpec] = (),
+    measured_step: float | None = None,
 ) -> Profile:
     """Trace ``model`` once and return its census.
 
@@ -112,6 +117,10 @@ def profile(
     cache of the attention layers seen in the trace is computed (``Profile.kv_cache``).
     ``input_kwargs`` adds keyword inputs to positional ``inputs``. ``target``: the device the memory
     estimate is for, ``"cuda"`` (default) or ``"cpu"``: it picks the kernels the trace is routed to.
+    ``gpu``: a GPU name (``netcensus.devices.names()``) or a device file, to predict the step's time
+    (``Profile.time``; docs/time.md); ``gpu_compare``: more GPUs for the same step
+    (``Profile.time_compare``); ``measured_step``: a measured step time in seconds, compared with the
+    prediction.
     """
     if not isinstance(model, nn.Module):
         raise SpecError(f"profile() needs a torch.nn.Module, got {type(model).__name__}",
@@ -119,7 +128,7 @@ def profile(
     options = Options.build(train=train, mode=mode, depth=depth, strict=strict, optimizer=optimizer,
                             precision=precision, model_precision=_model_precision(model),
                             checkpointing=checkpointing, shard=shard, devices=devices, kv_context=kv_context,
-                            target=target)
+                            target=target, gpu=gpu, gpu_compare=gpu_compare, measured_step=measured_step)
     device = _check_model(model, options, check_device(device))
     args, kwargs, described = build_inputs(inputs, input_size, dtype, device)
     if input_kwargs:
@@ -140,11 +149,16 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
     except TraceFailure as failure:
         raise explain_failure(failure, type(model).__name__, described, model, args, kwargs) from failure.cause
     compute = analyze_compute(trace)
+    infos = param_infos(model, cast_to)
     memory = analyze_memory(
-        trace, param_infos(model, cast_to), optimizer=options.optimizer, precision=options.precision,
+        trace, infos, optimizer=options.optimizer, precision=options.precision,
         checkpointing=options.checkpointing, sharding=options.sharding,
         module_flops={p: m.figures.forward.flops for p, m in compute.modules.items()}, target=options.target)
     rows, warnings = build_layers(model, trace, params, compute, memory)
+    times = [estimate_time(trace, compute, gpu, precision=options.precision,
+                           optimizer=options.optimizer if options.train else None, params=infos,
+                           measured_step=options.measured_step)
+             for gpu in ((options.gpu, *options.gpu_compare) if options.gpu else options.gpu_compare)]
     result = Profile(
         model=type(model).__name__, layers=rows, total_params=params.total,
         trainable_params=params.trainable, frozen_params=params.frozen, buffers=params.buffers,
@@ -154,7 +168,8 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         notes=options.idle() + profile_notes(params, rows, trace, options.checkpointing) + list(compute.notes),
         warnings=warnings, depth=options.depth, compute=compute, memory=memory,
         kv_cache=kv_cache(trace, batch_of(args, kwargs), options.kv_context) if options.kv_context else None,
-        trace=trace)
+        time=times[0] if options.gpu and times else None,
+        time_compare=tuple(times) if options.gpu_compare else (), trace=trace)
     if options.strict and compute.coverage.unsupported:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(compute.coverage.unsupported_by_op.items()))
         error = UnsupportedOpsError(

@@ -72,6 +72,20 @@ def add_profile_arguments(p: argparse.ArgumentParser) -> None:
                      help="KV cache bytes of the attention layers for a context of N tokens")
 
 
+def add_time_arguments(p: argparse.ArgumentParser) -> None:
+    """The step-time model (docs/time.md)."""
+    g = p.add_argument_group("step time (a roofline model per op, fitted on measured steps; docs/time.md)")
+    g.add_argument("--gpu", default=None, metavar="NAME|FILE",
+                   help="predict the step's time on this GPU (e.g. 'H100 SXM', A100-80GB, or a .json/.toml "
+                        "device file); '--gpu list' shows the table of GPUs")
+    g.add_argument("--gpu-compare", default=None, metavar="A,B,...",
+                   help="predict the same step on these GPUs too, side by side")
+    g.add_argument("--measured-step", type=float, default=None, metavar="SECONDS",
+                   help="a step time you measured (with --gpu): the achieved MFU and how far the prediction is")
+    g.add_argument("--roofline", default=None, metavar="FILE.svg|png",
+                   help="save a roofline chart of the layers (with --gpu; PNG needs matplotlib)")
+
+
 def add_fit_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("fit")
     g.add_argument("--fit", default=None, metavar="BUDGET",
@@ -136,4 +150,8 @@ def profile_options(args: argparse.Namespace) -> dict[str, Any]:
         "strict": args.strict, "optimizer": DEFAULT if args.optimizer is None else args.optimizer,
         "precision": args.precision, "shard": args.shard, "devices": args.devices,
         "checkpointing": args.checkpointing, "kv_context": args.kv_context, "target": args.target,
+        "gpu": getattr(args, "gpu", None),
+        "gpu_compare": [g.strip() for g in args.gpu_compare.split(",") if g.strip()]
+        if getattr(args, "gpu_compare", None) else (),
+        "measured_step": getattr(args, "measured_step", None),
     }

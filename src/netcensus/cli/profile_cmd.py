@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
                         ".safetensors file (parameter census only)")
     arguments.add_model_arguments(p)
     arguments.add_profile_arguments(p)
+    arguments.add_time_arguments(p)
     arguments.add_fit_arguments(p)
     arguments.add_display_arguments(p)
     arguments.add_output_arguments(p)
@@ -63,6 +64,15 @@ NOTHING_FITS = 4
 
 def run_profile(args: argparse.Namespace) -> int:
     check_display_args(args)
+    if args.gpu is not None and args.gpu.strip().lower() == "list":
+        from ..devices import table_rows
+        from ..report.timing import render_device_table
+
+        print(render_device_table(table_rows()))
+        return 0
+    if args.roofline and not args.gpu:
+        raise SpecError("--roofline needs --gpu: the chart's roofs are the GPU's peaks",
+                        fix="add --gpu NAME (--gpu list shows the names)")
     check_options(args)  # before the model is built: a typo costs nothing
     loaded = load_from_args(args.model or EXAMPLE, args, args.set)
     if loaded.tensors is not None:  # a checkpoint or safetensors file: a parameter census, nothing run
@@ -81,8 +91,8 @@ def run_profile(args: argparse.Namespace) -> int:
 
         sizes, extra = input_sizes(args, loaded, args.model)
         options = arguments.profile_options(args)
-        options.pop("strict")
-        options.pop("kv_context")
+        for key in ("strict", "kv_context", "gpu", "gpu_compare", "measured_step"):
+            options.pop(key)
         found = fit(loaded.model, args.fit, input_size=sizes, along=args.fit_along, input_kwargs=extra or None,
                     **options)
         print(render_fit(found, args.model or EXAMPLE, args.fit_along, args.train, fit_hints(args),
@@ -94,6 +104,11 @@ def run_profile(args: argparse.Namespace) -> int:
     except UnsupportedOpsError as exc:
         failure, result = exc, exc.profile  # type: ignore[attr-defined]
     emit(result, args)
+    if args.roofline:
+        from ..report.timing import write_roofline
+
+        write_roofline(result.time, args.roofline)
+        print(f"netcensus: wrote the roofline chart to {args.roofline}", file=sys.stderr)
     if failure is not None:
         raise failure
     return 0
@@ -107,7 +122,7 @@ def check_options(args: argparse.Namespace) -> None:
 
     options = arguments.profile_options(args)
     options.pop("device")
-    Options.build(**options)
+    Options.build(**options)  # (names GPUs too: --gpu and --gpu-compare are looked up here)
     if args.fit is not None:
         if re.fullmatch(r"\s*[0-9]*\.?[0-9]+\s*", args.fit):
             raise SpecError(f"--fit {args.fit} has no unit",

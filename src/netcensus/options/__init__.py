@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..devices import DeviceSpec, get_gpu
 from ..errors import SpecError
 from .budget import parse_bytes
 from .choices import OPTIMIZERS, Checkpointing, OptimizerSpec, Precision
@@ -58,6 +59,12 @@ class Options:
     checkpointing: Checkpointing | None = None
     sharding: Sharding = Sharding()
     kv_context: int | None = None
+    gpu: DeviceSpec | None = None
+    """The GPU a step time is predicted for (None: no time model)."""
+    gpu_compare: tuple[DeviceSpec, ...] = ()
+    """Further GPUs to predict the same step on, side by side."""
+    measured_step: float | None = None
+    """A measured step time in seconds, compared with the prediction (achieved MFU)."""
     target: str = "cuda"
     """The device the estimate is for: ``"cuda"`` (default) or ``"cpu"``. It decides which kernels the
     trace routes to (fused attention, autocast op lists) and what the memory analysis adds for them."""
@@ -95,6 +102,9 @@ class Options:
         devices: int = 1,
         kv_context: int | None = None,
         target: str = "cuda",
+        gpu: str | DeviceSpec | None = None,
+        gpu_compare: Iterable[str | DeviceSpec] = (),
+        measured_step: float | None = None,
     ) -> Options:
         """Validate the keyword arguments of :func:`netcensus.profile` (``model_precision`` is the
         precision the model's own parameters have, used when ``precision`` is None)."""
@@ -111,6 +121,16 @@ class Options:
                                 "(CLI: --kv-context 4096)")
         if target not in TARGETS:
             raise SpecError(f"unknown target {target!r}", fix=f"use one of {', '.join(map(repr, TARGETS))}")
+        if measured_step is not None:
+            if isinstance(measured_step, bool) or not isinstance(measured_step, (int, float)) or \
+                    not measured_step > 0:
+                raise SpecError(f"measured_step must be a step time in seconds > 0, got {measured_step!r}",
+                                fix="give the measured time of one step, e.g. measured_step=0.19 "
+                                    "(CLI: --measured-step 0.19)")
+            if gpu is None:
+                raise SpecError("measured_step needs the GPU it was measured on",
+                                fix="add gpu='H100 SXM' (CLI: --gpu NAME; --gpu list shows the names)")
+        compare = tuple(get_gpu(g) for g in ([gpu_compare] if isinstance(gpu_compare, str) else gpu_compare))
         if optimizer is DEFAULT or optimizer == "default":
             optimizer = "adamw" if train else None
         elif isinstance(optimizer, str) and optimizer.strip().lower() == "none":
@@ -122,6 +142,8 @@ class Options:
             precision_given=precision is not None,
             checkpointing=Checkpointing.parse(checkpointing),
             sharding=Sharding.parse(shard, devices), kv_context=kv_context, target=target,
+            gpu=get_gpu(gpu) if gpu is not None else None, gpu_compare=compare,
+            measured_step=float(measured_step) if measured_step is not None else None,
         )
 
     def replace(self, **changes: Any) -> Options:

@@ -15,15 +15,18 @@ refuses a major it does not know.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeVar
+from typing import Any
 
 from ..errors import SpecError
 from ..version import __version__
 from .compute import ComputeFigures, ComputeResult, Coverage, Figures, OpRow
 from .kv_cache import KVCache, KVLayer
 from .memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
+from .timing import TimeResult
 
-P = TypeVar("P")
+TOP_OPS = 200
+"""Op rows of a time prediction kept in the JSON (the slowest first), so a large model's file stays small."""
+
 
 SCHEMA_VERSION = "1.0"
 
@@ -33,7 +36,7 @@ UNITS = {
     "bytes": "exact integers, bytes (B)",
 }
 
-_NOT_FIELDS = ("layers", "compute", "memory", "kv_cache", "trace")
+_NOT_FIELDS = ("layers", "compute", "memory", "kv_cache", "trace", "time", "time_compare")
 
 
 def jsonable(value: Any) -> Any:
@@ -64,6 +67,8 @@ def to_dict(profile: Any) -> dict[str, Any]:
     }
     data["memory"] = None if profile.memory is None else jsonable(profile.memory)
     data["kv_cache"] = None if profile.kv_cache is None else jsonable(profile.kv_cache)
+    data["time"] = None if profile.time is None else profile.time.to_dict(top_ops=TOP_OPS)
+    data["time_compare"] = [t.to_dict(top_ops=TOP_OPS) for t in profile.time_compare]
     return data
 
 
@@ -127,7 +132,7 @@ def _kv_cache(data: dict[str, Any]) -> KVCache:
     return KVCache(**d)
 
 
-def from_dict(data: dict[str, Any], profile_cls: type[P], row_cls: type) -> P:
+def from_dict(data: dict[str, Any], profile_cls: Any, row_cls: Any) -> Any:
     """Rebuild a profile of class ``profile_cls`` (rows of ``row_cls``) from :func:`to_dict`'s data (no
     torch needed): ``Profile.from_dict`` passes its own classes, so this module needs no import of them."""
     LayerRow, Profile = row_cls, profile_cls  # noqa: N806 - the classes, by their usual names
@@ -152,6 +157,8 @@ def from_dict(data: dict[str, Any], profile_cls: type[P], row_cls: type) -> P:
         compute=None if compute is None else _compute(compute),
         memory=None if memory is None else _memory(memory),
         kv_cache=None if kv is None else _kv_cache(kv),
+        time=TimeResult.from_dict(data["time"]) if data.get("time") else None,
+        time_compare=tuple(TimeResult.from_dict(t) for t in data.get("time_compare") or ()),
         **kwargs,
     )
 
