@@ -1,4 +1,5 @@
-"""Devices an estimate can be made for: the GPU table (:mod:`.gpus`), as data with sources.
+"""Devices an estimate can be made for: the GPU table as data with sources (:mod:`.gpu_table`), the
+figures of one device (:mod:`.spec`), and lookups and user devices (:mod:`.gpus`).
 
 Imports only errors/dtypes/units (no torch).
 """

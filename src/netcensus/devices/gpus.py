@@ -1,254 +1,23 @@
-"""The GPU table: peak dense throughput per dtype and unit, memory bandwidth and size, with sources.
+"""Finding a device: the built-in table by name (case-insensitive, aliases, did-you-mean), or the
+user's own device from keyword values (:func:`custom_device`) or a JSON/TOML file (:func:`load_device`).
 
-Every figure is the vendor's own datasheet figure for *dense* math (the "with sparsity" figures are
-twice these and are never used). Units:
-
-* ``tensor`` figures (``tf32``, ``bf16``, ``fp16``, ``fp8``) are the tensor-core / matrix-core peaks
-  with the accumulation PyTorch uses (float32 accumulate: on GeForce cards that is half the fp16-
-  accumulate figure the marketing quotes first).
-* ``fp32`` is the non-tensor FP32 pipe (CUDA cores / vector ALUs): what elementwise kernels and, by
-  PyTorch's default, float32 matmuls on NVIDIA GPUs run on.
-* ``fp64`` is the FP64 tensor/matrix-core figure (what DGEMM runs on).
-* ``fp32_matmul`` is what a float32 matmul runs at under PyTorch's defaults when it differs from the
-  ``fp32`` pipe (AMD's MI300X runs float32 GEMMs on its FP32 matrix cores).
-
-The framework defaults that decide which unit runs are data too (:data:`PYTORCH_DEFAULTS`): PyTorch
-runs float32 matmuls without TF32 (``torch.backends.cuda.matmul.allow_tf32 = False`` since 1.12) and
-cuDNN convolutions and RNNs with TF32 (``torch.backends.cudnn.allow_tf32 = True``).
-
-Users add their own device with :func:`load_device` (a JSON or TOML file) or :func:`custom_device`
-(keyword values). Pure data: nothing here imports torch.
+The figures and what they mean: :mod:`.spec`; the built-in rows with their sources: :mod:`.gpu_table`.
+Pure data: nothing here imports torch. Reading TOML needs Python 3.11+ (``tomllib``) or the ``tomli``
+package on 3.10; JSON always works.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass, replace
+import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
-
-TERA = 10**12
-GIGA = 10**9
-
-PEAK_KEYS = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8")
-"""The throughput figures a device may give, in FLOP/s (``fp32``: the non-tensor pipe)."""
-
-PYTORCH_DEFAULTS: dict[str, Any] = {
-    "matmul_tf32": False,
-    "cudnn_tf32": True,
-    "source": "PyTorch docs, 'TensorFloat-32 (TF32) on Ampere (and later) devices' "
-    "(https://pytorch.org/docs/stable/notes/cuda.html#tensorfloat-32-tf32-on-ampere-and-later-devices): "
-    "torch.backends.cuda.matmul.allow_tf32 defaults to False (since 1.12), "
-    "torch.backends.cudnn.allow_tf32 defaults to True",
-}
-"""Which unit PyTorch runs float32 work on by default: matmuls (cuBLAS) on the FP32 pipe, cuDNN
-convolutions and RNNs on TF32 tensor cores."""
-
-
-@dataclass(frozen=True)
-class DeviceSpec:
-    """One accelerator: peak dense FLOP/s per dtype, memory bandwidth (B/s) and size (bytes)."""
-
-    name: str
-    peak: dict[str, float]
-    """``PEAK_KEYS`` -> dense FLOP/s; a missing key means the device has no such unit."""
-    bandwidth: float
-    """Peak memory bandwidth, bytes/s."""
-    memory: int
-    """Memory size, bytes."""
-    vendor: str = ""
-    aliases: tuple[str, ...] = ()
-    fp32_matmul: float | None = None
-    """FLOP/s of a float32 matmul with TF32 off, when not the ``fp32`` pipe (AMD matrix cores)."""
-    sources: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    matmul_tf32: bool = PYTORCH_DEFAULTS["matmul_tf32"]
-    cudnn_tf32: bool = PYTORCH_DEFAULTS["cudnn_tf32"]
-    user: bool = False
-    """True for a device the user described (file or keyword values)."""
-
-    def flops(self, key: str) -> float | None:
-        return self.peak.get(key)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "vendor": self.vendor,
-            "peak_flops": dict(self.peak),
-            "bandwidth": self.bandwidth,
-            "memory": self.memory,
-            "fp32_matmul": self.fp32_matmul,
-            "matmul_tf32": self.matmul_tf32,
-            "cudnn_tf32": self.cudnn_tf32,
-            "sources": list(self.sources),
-            "notes": list(self.notes),
-            "user": self.user,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DeviceSpec:
-        return cls(
-            name=d["name"],
-            peak={k: float(v) for k, v in d["peak_flops"].items()},
-            bandwidth=float(d["bandwidth"]),
-            memory=int(d["memory"]),
-            vendor=d.get("vendor", ""),
-            fp32_matmul=d.get("fp32_matmul"),
-            matmul_tf32=bool(d.get("matmul_tf32", False)),
-            cudnn_tf32=bool(d.get("cudnn_tf32", True)),
-            sources=tuple(d.get("sources", ())),
-            notes=tuple(d.get("notes", ())),
-            user=bool(d.get("user", False)),
-        )
-
-
-def _tf(**values: float) -> dict[str, float]:
-    return {k: v * TERA for k, v in values.items()}
-
-
-_H100_DS = (
-    "NVIDIA H100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h100/, "
-    "'H100 SXM / H100 NVL' table; dense = half the 'with sparsity' figures)"
-)
-_H200_DS = (
-    "NVIDIA H200 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/h200/, "
-    "'H200 SXM' column; dense = half the 'with sparsity' figures)"
-)
-_A100_DS = (
-    "NVIDIA A100 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/a100/, "
-    "'A100 40GB / 80GB SXM' columns; dense = half the 'with sparsity' figures)"
-)
-_L4_DS = (
-    "NVIDIA L4 Tensor Core GPU datasheet (nvidia.com/en-us/data-center/l4/; "
-    "dense = half the sparsity figures)"
-)
-_L40S_DS = "NVIDIA L40S GPU datasheet (nvidia.com/en-us/data-center/l40s/; dense = half the sparsity figures)"
-_ADA_WP = (
-    "NVIDIA Ada GPU Architecture whitepaper v2.1, Appendix A table 'GeForce RTX 4090' "
-    "(FP32-accumulate tensor figures, dense)"
-)
-_GA102_WP = (
-    "NVIDIA Ampere GA102 GPU Architecture whitepaper v2.0, table 'GeForce RTX 3090' "
-    "(FP32-accumulate tensor figures, dense)"
-)
-_MI300X_DS = (
-    "AMD Instinct MI300X accelerator data sheet (amd.com/en/products/accelerators/instinct/mi300/"
-    "mi300x.html; dense figures, 'with structured sparsity' excluded)"
-)
-
-GPUS: tuple[DeviceSpec, ...] = (
-    DeviceSpec(
-        "H100-SXM",
-        _tf(fp64=67.0, fp32=67.0, tf32=494.7, bf16=989.4, fp16=989.4, fp8=1978.9),
-        3.35e12,
-        80 * GIGA,
-        "NVIDIA",
-        ("h100", "h100-sxm5", "h100-80gb", "h100-sxm-80gb"),
-        sources=(_H100_DS,),
-        notes=("80 GB HBM3, 3.35 TB/s",),
-    ),
-    DeviceSpec(
-        "H100-PCIe",
-        _tf(fp64=51.2, fp32=51.2, tf32=378.0, bf16=756.5, fp16=756.5, fp8=1513.0),
-        2.0e12,
-        80 * GIGA,
-        "NVIDIA",
-        ("h100-pcie-80gb",),
-        sources=(_H100_DS,),
-        notes=("80 GB HBM2e, 2.0 TB/s",),
-    ),
-    DeviceSpec(
-        "H200",
-        _tf(fp64=67.0, fp32=67.0, tf32=494.7, bf16=989.4, fp16=989.4, fp8=1978.9),
-        4.8e12,
-        141 * GIGA,
-        "NVIDIA",
-        ("h200-sxm", "h200-141gb", "nvidia-h200"),
-        sources=(_H200_DS,),
-        notes=("141 GB HBM3e, 4.8 TB/s; same SMs and clocks as H100 SXM",),
-    ),
-    DeviceSpec(
-        "A100-40GB",
-        _tf(fp64=19.5, fp32=19.5, tf32=156.0, bf16=312.0, fp16=312.0),
-        1.555e12,
-        40 * GIGA,
-        "NVIDIA",
-        ("a100-sxm-40gb", "a100-40"),
-        sources=(_A100_DS,),
-        notes=("40 GB HBM2, 1,555 GB/s; fp64 = the FP64 tensor-core figure",),
-    ),
-    DeviceSpec(
-        "A100-80GB",
-        _tf(fp64=19.5, fp32=19.5, tf32=156.0, bf16=312.0, fp16=312.0),
-        2.039e12,
-        80 * GIGA,
-        "NVIDIA",
-        ("a100", "a100-sxm-80gb", "a100-80"),
-        sources=(_A100_DS,),
-        notes=("80 GB HBM2e, 2,039 GB/s (SXM)",),
-    ),
-    DeviceSpec(
-        "L4",
-        _tf(fp32=30.3, tf32=60.0, bf16=121.0, fp16=121.0, fp8=242.5),
-        300e9,
-        24 * GIGA,
-        "NVIDIA",
-        ("nvidia-l4",),
-        sources=(_L4_DS,),
-        notes=("24 GB GDDR6, 300 GB/s",),
-    ),
-    DeviceSpec(
-        "L40S",
-        _tf(fp32=91.6, tf32=183.0, bf16=362.05, fp16=362.05, fp8=733.0),
-        864e9,
-        48 * GIGA,
-        "NVIDIA",
-        ("nvidia-l40s",),
-        sources=(_L40S_DS,),
-        notes=("48 GB GDDR6, 864 GB/s",),
-    ),
-    DeviceSpec(
-        "RTX-4090",
-        _tf(fp32=82.6, tf32=82.6, bf16=165.2, fp16=165.2, fp8=330.3),
-        1008e9,
-        24 * GIGA,
-        "NVIDIA",
-        ("4090", "geforce-rtx-4090", "rtx4090"),
-        sources=(_ADA_WP,),
-        notes=(
-            "24 GB GDDR6X, 1,008 GB/s; fp16/bf16 with FP32 accumulate "
-            "(330.3 TFLOP/s with FP16 accumulate, which PyTorch does not use)",
-        ),
-    ),
-    DeviceSpec(
-        "RTX-3090",
-        _tf(fp32=35.6, tf32=35.6, bf16=71.0, fp16=71.0),
-        936e9,
-        24 * GIGA,
-        "NVIDIA",
-        ("3090", "geforce-rtx-3090", "rtx3090"),
-        sources=(_GA102_WP,),
-        notes=("24 GB GDDR6X, 936 GB/s; fp16/bf16 with FP32 accumulate",),
-    ),
-    DeviceSpec(
-        "MI300X",
-        _tf(fp64=163.4, fp32=81.7, tf32=653.7, bf16=1307.4, fp16=1307.4, fp8=2614.9),
-        5.3e12,
-        192 * GIGA,
-        "AMD",
-        ("amd-mi300x", "instinct-mi300x"),
-        fp32_matmul=163.4 * TERA,
-        sources=(_MI300X_DS,),
-        notes=(
-            "192 GB HBM3, 5.3 TB/s; float32 GEMMs run on the FP32 matrix cores (163.4 TFLOP/s); "
-            "fp32 vector 81.7 TFLOP/s",
-        ),
-    ),
-)
-"""The built-in devices (dense peaks; the datasheet each figure comes from in ``sources``)."""
+from .gpu_table import GPUS
+from .spec import GIGA, PEAK_KEYS, PYTORCH_DEFAULTS, TERA, DeviceSpec
 
 
 def _key(name: str) -> str:
@@ -434,14 +203,15 @@ def load_device(path: str | Path) -> DeviceSpec:
 
 
 def _toml(text: str, where: str) -> Any:
-    try:
-        import tomllib  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:  # Python 3.10
+    """Parse a TOML device file: ``tomllib`` on Python 3.11+, the ``tomli`` package on 3.10."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
         try:
-            import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
+            import tomli as tomllib
         except ImportError:
             raise SpecError(
-                "reading a TOML device file needs Python 3.11 or the tomli package",
+                "reading a TOML device file needs Python 3.11+ or the tomli package",
                 where=where,
                 fix="pip install tomli, or write the device as JSON",
             ) from None
