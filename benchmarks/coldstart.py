@@ -24,12 +24,14 @@ import time
 MODEL = "from netcensus.examples import alexnet\nmodel = alexnet()\n"
 SCRIPTS = {
     "floor": "import torch\n" + MODEL + "with torch.no_grad():\n    model(torch.randn(1, 1, 224, 224))\n",
-    "netcensus": "import torch, netcensus\n" + MODEL + "netcensus.profile(model, input_size=(1, 1, 224, 224))\n",
+    "netcensus": "import torch, netcensus\n" + MODEL
+                 + "netcensus.profile(model, input_size=(1, 1, 224, 224))\n",
     "netcensus-cli": None,  # the installed command, as a user runs it: `netcensus`
     "torchinfo": "import torch, torchinfo\n" + MODEL +
                  "torchinfo.summary(model, input_size=(1, 1, 224, 224), verbose=0)\n",
 }
-RSS = "\nimport resource, sys\nprint('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+RSS = ("\nimport resource, sys\n"
+       "print('RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n")
 
 
 def _once(name: str) -> tuple[float, int] | str:

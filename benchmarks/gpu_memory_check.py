@@ -96,13 +96,13 @@ def _models(small: bool) -> list[tuple[str, Callable[[], nn.Module], Callable[[]
 
 
 def estimate(model: nn.Module, args: tuple[Any, ...], train: bool, precision: str) -> int:
-    from netcensus.analyses.memory import analyze_memory
-    from netcensus.analyses.memory import param_infos
+    from netcensus.analyses.memory import analyze_memory, param_infos
     from netcensus.options import OptimizerSpec, Precision
     from netcensus.trace.contexts import trace_contexts
     from netcensus.trace.tracer import trace_model
 
-    trace = trace_model(model, args, train=train, contexts=trace_contexts(Precision(precision), device_type="cuda"))
+    contexts = trace_contexts(Precision(precision), device_type="cuda")
+    trace = trace_model(model, args, train=train, contexts=contexts)
     optimizer = OptimizerSpec("adam") if train else None
     return analyze_memory(trace, param_infos(model), optimizer=optimizer, precision=Precision(precision)).peak
 

@@ -49,7 +49,7 @@ def child(layers: int, batch: int, seq: int) -> dict[str, Any]:
     import torch
     import transformers
     import zoo
-    from run import _peak_mib, _rss_mib
+    from child import _peak_mib, _rss_mib
 
     import netcensus
 
