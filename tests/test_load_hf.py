@@ -117,17 +117,24 @@ def test_gpt2_description_and_meta_inputs():
     assert loaded.description == ("hf:gpt2 (GPT2LMHeadModel from the shipped config table, entry "
                                   "openai-community/gpt2)")
     args, kwargs = loaded.inputs
-    assert args == () and list(kwargs) == ["input_ids"]  # no attention_mask on meta
+    assert args == () and list(kwargs) == ["input_ids", "attention_mask"]
     ids = kwargs["input_ids"]
     assert ids.shape == (1, 128) and ids.dtype == torch.int64 and ids.device.type == "meta"
-    assert any("attention_mask" in n for n in loaded.notes)
+    assert kwargs["attention_mask"].shape == (1, 128) and kwargs["attention_mask"].device.type == "meta"
+    assert any("attention_mask" in n and "no padding" in n for n in loaded.notes)
     assert loaded.source == "hf" and loaded.tensors is None
 
 
 def test_batch_and_seq():
     _, kwargs = load("hf:gpt2", batch=4, seq=32).inputs
     assert kwargs["input_ids"].shape == (4, 32)
-    assert any("longer than the model's 1024 positions" in n for n in load("hf:gpt2", seq=2048).notes)
+    # GPT-2's learned position table (wpe) has 1,024 rows: a real run at 2,048 raises IndexError
+    with pytest.raises(SpecError, match=r"length 2,048 is longer than the 1,024 positions .*n_positions"):
+        load("hf:gpt2", seq=2048)
+    # Llama's positions are rotary: past max_position_embeddings it runs, with a warning
+    overrides = {"max_position_embeddings": 2048, "num_hidden_layers": 1}
+    notes = load("hf:llama", seq=4096, overrides=overrides).notes
+    assert any("4,096 is longer than the 2,048 positions" in n and "trained for" in n for n in notes)
 
 
 def test_t5_gets_decoder_inputs():
@@ -218,7 +225,7 @@ def test_profile_end_to_end_on_meta_and_cpu(tmp_path):
     for device in ("meta", "cpu"):
         loaded = load(f"hf:{folder}", device=device, batch=2, seq=8)
         args, kwargs = loaded.inputs
-        assert ("attention_mask" in kwargs) == (device == "cpu")
+        assert "attention_mask" in kwargs  # on meta without values: assumed all ones where they are read
         p = netcensus.profile(loaded.model, inputs=kwargs, device=device)
         assert p.total_params == params(loaded.model)
         assert p.layers[0].output_shapes[0] == (2, 8, 100)

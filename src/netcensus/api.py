@@ -32,6 +32,7 @@ from .load.inputs import (
     describe_values,
     input_specs,
 )
+from .load.positions import check_positions, sequence_length
 from .options import DEFAULT, CheckpointingArg, OptimizerArg, Options, PrecisionArg, ShardArg
 from .results.profile import Profile
 from .trace.contexts import trace_contexts
@@ -134,11 +135,12 @@ def profile(
     if input_kwargs:
         kwargs = {**kwargs, **input_kwargs}
         described = ", ".join(filter(None, (described, describe_values((), dict(input_kwargs)))))
-    return _profile(model, args, kwargs, described, device, options)
+    beyond = check_positions(model, sequence_length(args, kwargs), options.kv_context)
+    return _profile(model, args, kwargs, described, device, options, beyond)
 
 
 def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device: str,
-             options: Options) -> Profile:
+             options: Options, input_warnings: Sequence[str] = ()) -> Profile:
     """The pipeline, once the options and inputs are valid: trace, analyses, one Profile."""
     params = census(model)
     cast_to = _trace_dtype(model, options)
@@ -166,7 +168,7 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         device=device, mode=options.trace_mode, train=options.train,
         tied=[list(g) for g in params.tied], aliased=[list(g) for g in params.aliased],
         notes=options.idle() + profile_notes(params, rows, trace, options.checkpointing) + list(compute.notes),
-        warnings=warnings, depth=options.depth, compute=compute, memory=memory,
+        warnings=[*input_warnings, *warnings], depth=options.depth, compute=compute, memory=memory,
         kv_cache=kv_cache(trace, batch_of(args, kwargs), options.kv_context) if options.kv_context else None,
         time=times[0] if options.gpu and times else None,
         time_compare=tuple(times) if options.gpu_compare else (), trace=trace)

@@ -168,3 +168,10 @@ class Trace:
     train: bool = False
     backward_start: int | None = None
     """Index of the first backward event, or None when no backward was traced."""
+    assumptions: tuple[str, ...] = ()
+    """What the trace assumed where the forward read tensor values that meta tensors do not have
+    (see trace/values.py), one sentence each; empty when every value read was known exactly."""
+    recomputed_calls: int = 0
+    """Module calls run during backward: the model checkpoints itself (torch.utils.checkpoint,
+    transformers' gradient checkpointing) and these are its recomputations, recorded as backward ops of
+    those modules (they are not in ``calls``)."""

@@ -15,6 +15,14 @@ def profile_notes(params: ParamCensus, rows: list[LayerRow], trace: Trace,
     notes = [f"tied: {' = '.join(group)} is one tensor, counted once" for group in params.tied]
     notes += [f"aliased: {', '.join(group)} are distinct parameters sharing one storage; counted once each, "
               "as model.parameters() does" for group in params.aliased]
+    notes += [f"assumed: {a}" for a in trace.assumptions]
+    if trace.recomputed_calls:
+        notes.append(f"the model checkpoints itself: {trace.recomputed_calls} module call(s) recomputed in "
+                     "backward are counted there (FLOPs and saved tensors as the real step has them)")
+        if checkpointing is not None:
+            notes.append("checkpointing= was also given: its recomputation comes on top of the model's own, "
+                         "which a real run would not do; drop checkpointing= for a model that checkpoints "
+                         "itself")
     notes += _checkpointing_notes(checkpointing, trace)
     never = [r.name for r in rows if r.not_called]
     if never:

@@ -33,6 +33,9 @@ def add_model_arguments(p: argparse.ArgumentParser, *, sides: bool = False) -> N
                          help="like --set, for side A only (after --set)")
         src.add_argument("--set-b", action="append", default=[], metavar="NAME=VALUE",
                          help="like --set, for side B only (after --set)")
+    src.add_argument("--lora", default=None, metavar="r=8,alpha=16,targets=q_proj+v_proj",
+                     help="add LoRA adapters to the model's linear layers named by targets (or all-linear) and "
+                          "freeze the rest, as peft does (optional: dropout=0.05); no peft package needed")
     src.add_argument("--batch", type=int, default=None,
                      help="batch size of the inputs built for hf: and vision models")
     src.add_argument("--seq", type=int, default=None,

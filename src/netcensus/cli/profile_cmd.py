@@ -154,9 +154,17 @@ def load_from_args(spec: str, args: argparse.Namespace, overrides: Sequence[str]
 
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    return load(spec, args=args.arg, kwargs=split_pairs(args.kwarg, "--kwarg"),
-                overrides=split_pairs(list(overrides), "--set"), device=args.device, batch=args.batch,
-                seq=args.seq)
+    loaded = load(spec, args=args.arg, kwargs=split_pairs(args.kwarg, "--kwarg"),
+                  overrides=split_pairs(list(overrides), "--set"), device=args.device, batch=args.batch,
+                  seq=args.seq)
+    if getattr(args, "lora", None) and loaded.model is not None:
+        from dataclasses import replace
+
+        from ..load.lora import add_lora
+
+        report = add_lora(loaded.model, args.lora)  # our own freshly built model: changed in place
+        loaded = replace(loaded, notes=(*loaded.notes, f"LoRA {args.lora}: {report}"))
+    return loaded
 
 
 def input_sizes(args: argparse.Namespace, loaded: Any, spec: str | None) -> tuple[list[Any], dict[str, Any]]:

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from ..errors import ModelLoadError, SpecError
-from .inputs import parse_dtype
 from .hf_resolve import ResolvedConfig
+from .inputs import parse_dtype
 
 _DTYPE_KEYS = ("dtype", "torch_dtype")
 _HEAD_FIELDS = {"hidden_size", "num_attention_heads", "n_embd", "n_head", "d_model", "num_heads"}

@@ -2,9 +2,9 @@
 
 Text models (main input ``input_ids``): ``input_ids`` of ``batch x seq`` int64, plus
 ``decoder_input_ids`` of the same shape for encoder-decoders. ``seq`` defaults to
-``min(128, max positions)``. An ``attention_mask`` of ones is added on real devices only: transformers
-inspects the mask's values to choose an attention path, and meta tensors have no values (without a
-mask every position is attended, as with an all-ones mask). Vision models (main input
+``min(128, max positions)``; a longer ``seq`` than a learned position table has is an error (see
+:mod:`.positions`). An ``attention_mask`` of ones (no padding) is added: on meta it has no values, and
+where transformers reads them the trace assumes all ones and says so. Vision models (main input
 ``pixel_values``): ``batch x channels x image_size x image_size`` in the model's dtype. Any other
 main input is unknown: None, and a note saying so.
 """
@@ -16,17 +16,15 @@ from typing import Any
 import torch
 from torch import nn
 
-_POSITION_FIELDS = ("max_position_embeddings", "n_positions", "n_ctx", "max_seq_len", "seq_length")
+from . import positions
+
 DEFAULT_SEQ = 128
 
 
 def max_positions(config: Any) -> int | None:
     """The longest sequence the config declares, or None (relative or rotary positions may declare none)."""
-    for name in _POSITION_FIELDS:
-        value = getattr(config, name, None)
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
+    found = positions.max_positions(config)
+    return found[0] if found else None
 
 
 def example_inputs(model: nn.Module, config: Any, *, batch: int | None, seq: int | None,
@@ -38,19 +36,17 @@ def example_inputs(model: nn.Module, config: Any, *, batch: int | None, seq: int
     if main == "input_ids":
         limit = max_positions(config)
         n = seq if seq is not None else (min(DEFAULT_SEQ, limit) if limit else DEFAULT_SEQ)
-        if seq is not None and limit is not None and seq > limit:
-            notes.append(f"seq {seq} is longer than the model's {limit} positions")
+        # raises past a learned position table; warns past computed positions
+        notes.extend(positions.check_positions(model, seq, where=f"--seq {seq}"))
         kwargs: dict[str, Any] = {"input_ids": torch.zeros(b, n, dtype=torch.int64, device=device)}
         names = [f"input_ids {b}x{n} int64"]
         if getattr(config, "is_encoder_decoder", False):
             kwargs["decoder_input_ids"] = torch.zeros(b, n, dtype=torch.int64, device=device)
             names.append(f"decoder_input_ids {b}x{n} int64")
-        if device == "meta":
-            notes.append("no attention_mask on meta: transformers reads mask values, which meta tensors "
-                         "lack; every position is attended, as with an all-ones mask")
-        else:
-            kwargs["attention_mask"] = torch.ones(b, n, dtype=torch.int64, device=device)
-            names.append(f"attention_mask {b}x{n} int64")
+        # On meta the mask has no values: where transformers reads them (may the mask be skipped?), the trace
+        # assumes all ones, no padding, and says so (see netcensus.trace.values).
+        kwargs["attention_mask"] = torch.ones(b, n, dtype=torch.int64, device=device)
+        names.append(f"attention_mask {b}x{n} int64 (all ones: no padding)")
         notes.insert(0, "inputs: " + ", ".join(names))
         return ((), kwargs), notes
     if main == "pixel_values":
