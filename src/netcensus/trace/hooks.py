@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -150,7 +150,7 @@ def claim_recomputed_nodes(output: Any, path: str) -> None:
         if node is None or id(node) in seen:
             continue
         seen.add(id(node))
-        metadata = node.metadata
+        metadata = cast(dict, node.metadata)  # a dict property (the stubs call it a method)
         if RECOMPUTED_MODULE in metadata:
             continue
         metadata[RECOMPUTED_MODULE] = path

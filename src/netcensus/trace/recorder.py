@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -229,7 +229,8 @@ class Tracer(CallTracking):
             # a module open during backward is a checkpointed block's recomputation (see hooks.py)
             module = self.stack[-1].path if self.stack else self.node_module.get(node)
             if module is None:  # a node of a recomputation's graph (reentrant checkpointing), or none
-                module = node.metadata.get(RECOMPUTED_MODULE, "") if self.recomputed_calls else ""
+                metadata = cast(dict, node.metadata)  # a dict property (the stubs call it a method)
+                module = metadata.get(RECOMPUTED_MODULE, "") if self.recomputed_calls else ""
             region = self.node_region.get(node)
             if self.backward_start is None:
                 self.backward_start = len(self.events)
