@@ -110,8 +110,12 @@ def test_huge_parameters_cost_nothing_to_measure():
 def test_choices_validate_themselves():
     with pytest.raises(MemoryConfigError, match="'adamw'"):
         OptimizerSpec("adamm")
-    with pytest.raises(MemoryConfigError, match="fused=True"):
-        optimizer_state([ParamInfo("w", (3,), "float32", True)], OptimizerSpec("adam", {"fused": True}))
+    with pytest.raises(MemoryConfigError, match="capturable=True"):
+        optimizer_state([ParamInfo("w", (3,), "float32", True)], OptimizerSpec("adam", {"capturable": True}))
+    # fused=True: the same exp_avg/exp_avg_sq (2 x 3 x 4 bytes) plus a float32 step counter on the device
+    # (4 bytes), and no step temporaries
+    fused = optimizer_state([ParamInfo("w", (3,), "float32", True)], OptimizerSpec("adam", {"fused": True}))
+    assert (fused.device_bytes, fused.host_bytes, fused.step_temporaries) == (2 * 3 * 4 + 4, 0, 0)
     assert optimizer_state([ParamInfo("w", (3,), "float32", False)], "adam").device_bytes == 0
     assert OptimizerSpec.parse("SGD", momentum=0.9).describe() == "torch.optim.SGD(lr=0.1, momentum=0.9)"
 

@@ -192,8 +192,10 @@ def test_fused_attention_saves_less_than_the_math_path():
     torch.manual_seed(0)
     model, args = TinyGPT(), (torch.randint(0, 256, (2, 128)),)
     pi = param_infos(model)
-    fused = analyze_memory(trace_model(model, args, train=True, contexts=trace_contexts(Precision("fp32"))), pi)
-    unfused = trace_contexts(Precision("fp32"), attention="math")
+    # the CPU kernel (the comment's log-sum-exp is its B x H x L float32)
+    fused = analyze_memory(trace_model(model, args, train=True,
+                                       contexts=trace_contexts(Precision("fp32"), device_type="cpu")), pi)
+    unfused = trace_contexts(Precision("fp32"), attention="math", device_type="cpu")
     math = analyze_memory(trace_model(model, args, train=True, contexts=unfused), pi)
     # The math path keeps the attention probabilities: B * H * L * L * 4 = 2 * 4 * 128 * 128 * 4 = 524288
     # bytes per layer, at least, more than the fused kernel's log-sum-exp.

@@ -241,10 +241,10 @@ def _check(model: nn.Module, x: torch.Tensor) -> None:
             m.training = flag
     fast_paths = any(isinstance(m, _FAST_PATHS) for m in model.modules())
     with untouched(model):
-        meta = netcensus.profile(model, inputs=x)
-        real = netcensus.profile(model, inputs=x, device="cpu")
-        meta_train = netcensus.profile(model, inputs=x, train=True)
-        real_train = netcensus.profile(model, inputs=x, device="cpu", train=True)
+        meta = netcensus.profile(model, inputs=x, target="cpu")
+        real = netcensus.profile(model, inputs=x, target="cpu", device="cpu")
+        meta_train = netcensus.profile(model, inputs=x, target="cpu", train=True)
+        real_train = netcensus.profile(model, inputs=x, target="cpu", device="cpu", train=True)
     numel = sum(p.numel() for p in model.parameters())
     assert meta.total_params == real.total_params == meta_train.total_params == numel
     assert meta.trainable_params == sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -94,6 +94,22 @@ class MemoryResult:
     modules: tuple[ModuleMemory, ...] = ()
     assumptions: tuple[Assumption, ...] = ()
     notes: tuple[str, ...] = ()
+    target: str = "cpu"
+    """The device the figures are for: ``"cpu"`` (exact storage bytes) or ``"cuda"`` (allocator
+    rounding and library workspaces included; ``first_step_peak`` and ``reserved`` estimated)."""
+    first_step_peak: int | None = None
+    """CUDA: the first step's peak (no optimizer state during its forward and backward; workspaces from
+    their first use). ``peak`` is the steady-state peak (the second step on)."""
+    reserved: int | None = None
+    """CUDA: segments the caching allocator holds at the steady-state peak
+    (``torch.cuda.max_memory_reserved``); what nvidia-smi shows, less the CUDA context."""
+    workspaces: int = 0
+    """CUDA: cuBLAS workspaces kept (in ``peak``)."""
+    rounding: int = 0
+    """CUDA: bytes the allocator's 512-byte rounding adds to model states (in ``peak``)."""
+    measured: dict[str, int] = field(default_factory=dict)
+    """A real run on a CUDA device: what the allocator measured (``max_memory_allocated``,
+    ``max_memory_reserved``), beside the estimate; empty otherwise."""
 
     @property
     def model_states(self) -> int:
@@ -101,3 +117,39 @@ class MemoryResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def _where(self) -> str:
+        at = self.peak_at
+        parts = [at.phase] + ([at.module or "<root>"] if at.phase in ("forward", "backward") else [])
+        return ", ".join(parts + ([at.op] if at.op and at.phase != "optimizer step" else []))
+
+    def _figures(self) -> list[tuple[str, int]]:
+        out = [("weights", self.weights), ("buffers", self.buffers), ("inputs", self.inputs)]
+        if self.mode == "training":
+            out += [("gradients", self.gradients), ("optimizer state", self.optimizer),
+                    ("activations saved for backward", self.activations),
+                    ("low-precision weight copies", self.weight_copies)]
+        return [(k, v) for k, v in out if v or k in ("weights", "inputs")] + [("temporaries at the peak",
+                                                                                 self.temporaries)]
+
+    def __repr__(self) -> str:
+        """One line: ``MemoryResult(training step: peak 20.05 GiB at ...; weights 3.99 GiB, ...)``."""
+        from ..units import nbytes
+
+        per = f", per device of {self.devices}" if self.devices > 1 else ""
+        keep = ("weights", "gradients", "optimizer state", "activations saved for backward")
+        parts = ", ".join(f"{k.split(' saved')[0]} {nbytes(v)}" for k, v in self._figures() if k in keep)
+        return (f"MemoryResult({self.mode} step{per}: peak {nbytes(self.peak)} at {self._where()}; {parts}; "
+                f"{len(self.assumptions)} assumptions: print() shows them)")
+
+    def __str__(self) -> str:
+        """The breakdown, then every assumption with what it means, then the notes."""
+        from ..units import exact, nbytes
+
+        per = f", per device of {self.devices}" if self.devices > 1 else ""
+        lines = [f"Memory ({self.mode} step{per}; bytes exact, IEC units):"]
+        rows = self._figures() + [("peak", self.peak)]
+        lines += [f"  {k:<32}{exact(v):>18} B  {nbytes(v):>11}" for k, v in rows]
+        lines[-1] += f"  at {self._where()}"
+        lines += ["Assumptions:"] + [f"  {a.name} = {a.value}: {a.meaning}" for a in self.assumptions]
+        return "\n".join(lines + [f"note: {n}" for n in self.notes])

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from difflib import get_close_matches
 from typing import NamedTuple
 
-from ...events import ModuleCall, Trace
 from ...errors import MemoryConfigError
+from ...events import ModuleCall, Trace
 from ...options import Checkpointing
 from .timeline import Life, _metas
 

@@ -16,9 +16,9 @@ self-attention; encoder-decoder models need their own reading.
 
 from __future__ import annotations
 
-from ...results.kv_cache import KVCache, KVLayer
-from ...events import OpEvent, TensorMeta, Trace
 from ...dtypes import itemsize
+from ...events import OpEvent, TensorMeta, Trace
+from ...results.kv_cache import KVCache, KVLayer
 
 _COPIES = ("aten.clone", "aten._unsafe_view", "aten.repeat_interleave", "aten.index_select", "aten.repeat",
            "aten.expand_copy", "aten.contiguous")

@@ -11,7 +11,10 @@ The second step runs under a small liveness recorder, which gives the step's own
 peak bytes it allocates beyond parameters, gradients and state): with ``foreach=True`` (PyTorch's
 default on CUDA) they span all parameters at once, e.g. Adam's ``sqrt(exp_avg_sq)`` list; with
 ``foreach=False`` one parameter at a time. Unless the user sets ``foreach``, we run ``foreach=True``,
-the CUDA default. ``fused``/``capturable`` cannot run on meta tensors and are refused.
+the CUDA default. ``fused=True`` cannot run on meta tensors: its state is measured with the for-loop
+implementation (the same tensors), its step counters are device tensors and the fused kernel
+allocates no temporaries (measured on an H200: the MLP's first-step peak is 1.88 GB with
+``fused=True`` against 2.32 GB for foreach AdamW). ``capturable`` is refused.
 
 bitsandbytes' ``Adam8bit`` is counted by formula (bitsandbytes 0.4x, blockwise quantization): for a
 parameter of n elements, n >= ``min_8bit_size`` (4096): two uint8 states (2n bytes) plus two float32
@@ -29,12 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from ...errors import MemoryConfigError
 from ...options import OptimizerSpec, Precision
-from ...tensors import fills_own_storage
+from ...tensors import PlainDispatchMode, fills_own_storage
 from .params import ParamInfo
 
 
@@ -56,7 +58,7 @@ class OptimizerState:
     """How the figure was obtained, for the report."""
 
 
-class _Liveness(TorchDispatchMode):
+class _Liveness(PlainDispatchMode):
     """Peak bytes of op outputs whose storages are not in ``known`` (pre-existing tensors)."""
 
     def __init__(self, known: set[int]):
@@ -141,15 +143,19 @@ def optimizer_state(params: Sequence[ParamInfo], spec: OptimizerSpec | str | Non
 def _run_torch(trainable: Sequence[ParamInfo], dtypes: Sequence[str], spec: OptimizerSpec) -> OptimizerState:
     cls = getattr(torch.optim, spec.torch_class)
     kwargs = spec.constructor_kwargs()
-    for flag in ("fused", "capturable"):
-        if kwargs.get(flag):
-            raise MemoryConfigError(f"{spec.torch_class}({flag}=True) cannot run on meta tensors",
-                                    fix=f"leave {flag} unset: the state it keeps is the same "
-                                        "(with the step counter on the device)")
+    fused = bool(kwargs.pop("fused", False))
+    if kwargs.get("capturable"):
+        raise MemoryConfigError(f"{spec.torch_class}(capturable=True) cannot run on meta tensors",
+                                fix="leave capturable unset: the state it keeps is the same "
+                                    "(with the step counter on the device)")
+    if fused:
+        # the fused kernel (aten._fused_adam_ etc.) cannot run on meta; its state is the for-loop
+        # implementation's, with the step counters on the device, and it allocates no temporaries
+        kwargs["foreach"] = False
     kwargs.setdefault("foreach", True)
     # Factories inside step() (step counters) must not follow a caller's torch.device("meta").
     with torch.device("cpu"), torch.no_grad():
-        metas = []
+        metas: list[torch.Tensor] = []
         for p, dtype in zip(trainable, dtypes):
             t = torch.nn.Parameter(torch.empty(p.shape, dtype=_torch_dtype(dtype), device="meta"))
             t.grad = torch.empty_like(t)
@@ -162,7 +168,7 @@ def _run_torch(trainable: Sequence[ParamInfo], dtypes: Sequence[str], spec: Opti
         # by parts: a step per distinct shape plus one over all of them twice, which costs more than
         # the full step unless shapes repeat (4x or more: a transformer's layers; not AlexNet's 16)
         by_parts = seed is not None and len(metas) >= 4 * len(seed)
-        peak = _peak_by_parts(cls, kwargs, metas, seed) if by_parts else None
+        peak = _peak_by_parts(cls, kwargs, metas, seed) if by_parts and seed is not None else None
         if peak is None:
             peak = _recorded_step(opt, metas)
         seen: set[int] = set()
@@ -178,6 +184,10 @@ def _run_torch(trainable: Sequence[ParamInfo], dtypes: Sequence[str], spec: Opti
     names = sorted(by_key)
     formula = f"{spec.describe()} run on meta tensors: " + ", ".join(names) if names else \
         f"{spec.describe()} keeps no state"
+    if fused:
+        steps = by_key.get("step", 0)
+        device, host, peak = device + steps if host >= steps else device, max(host - steps, 0), 0
+        formula += " (fused: step counters on the device, no step temporaries)"
     return OptimizerState(device, host, by_key, 0, peak, formula)
 
 

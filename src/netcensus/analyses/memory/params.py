@@ -21,6 +21,7 @@ from torch import nn
 
 from ...dtypes import FLOATING, itemsize, numel
 
+
 @dataclass(frozen=True, slots=True)
 class ParamInfo:
     """One distinct parameter or buffer tensor."""

@@ -23,10 +23,9 @@ unit being computed (and the one prefetched).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
-from ...options.sharding import Sharding, ShardStrategy
+from ...options.sharding import Sharding
 
 
 def per_device(total: int, divisor: int) -> int:

@@ -1,36 +1,46 @@
 """Memory of one step: weights, buffers, gradients, optimizer state, activations and the peak.
 
 ``analyze_memory(trace, params, ...)`` is a pure function of a :class:`~netcensus.events.Trace`
-and a plain description of the parameters (:class:`~netcensus.memory.params.ParamInfo`, built with
-:func:`~netcensus.memory.params.param_infos`). The building blocks live in :mod:`netcensus.memory`;
+and a plain description of the parameters (:class:`~netcensus.analyses.memory.params.ParamInfo`, built with
+:func:`~netcensus.analyses.memory.params.param_infos`). The building blocks live in this package;
 docs/memory.md states the model, every formula and what is not modelled.
 
 The step
 --------
 * Inference (a trace without backward): live bytes over the forward = weights + buffers + the
-  trace's storages alive at each op (:mod:`netcensus.memory.timeline`).
+  trace's storages alive at each op (:mod:`netcensus.analyses.memory.timeline`).
 * Training (steady state, any step after the first): optimizer state exists throughout (allocated by
   the first step, kept); gradients do not exist at the start of the forward (``zero_grad`` sets them
   to None, PyTorch's default) and appear during backward as the trace shows; then the optimizer step
   runs with weights, gradients, state, what the step left alive and the step's own temporaries.
   ``training_peak`` is the larger of the forward/backward peak and the step's.
+
+The device
+----------
+``target="cpu"`` (this function's default) counts exact storage bytes, as a CPU run allocates them.
+``target="cuda"`` (``netcensus.profile``'s default) applies :mod:`.device`: allocations in the caching
+allocator's 512-byte blocks, cuBLAS workspaces, cuDNN convolution workspaces and RNN buffers, the first
+step's peak (``first_step_peak``) beside the steady-state ``peak``, and ``reserved`` (the segments the
+allocator holds). Sharded mixed precision follows DeepSpeed (zero1/2/3) or FSDP (fsdp-*), by name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ...devices import cuda
 from ...errors import MemoryConfigError
+from ...events import Trace
 from ...options import Checkpointing, OptimizerSpec, Precision, Sharding
+from ...results.memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
+from ...units import nbytes as fmt_bytes
 from .checkpoint import CheckpointEffect, blocks
 from .checkpoint import apply as apply_checkpointing
+from .device import Workspaces, cudnn_rnn, replay_reserved, rounded, workspaces
 from .optimizer import OptimizerState, optimizer_state
 from .params import ParamInfo, distinct_bytes
-from .sharding import model_states, per_device
+from .sharding import ModelStates, model_states, per_device
 from .timeline import Life, Series, alive_at_end, lifetimes
-from ...units import nbytes as fmt_bytes
-from ...results.memory import Assumption, MemoryResult, ModuleMemory, PeakPoint
-from ...events import Trace
 
 __all__ = ["analyze_memory"]
 
@@ -44,13 +54,22 @@ def analyze_memory(
     checkpointing: Checkpointing | None = None,
     sharding: Sharding | None = None,
     module_flops: Mapping[str, int] | None = None,
+    target: str = "cpu",
+    measured: Mapping[str, int] | None = None,
 ) -> MemoryResult:
     """Memory of the traced step (see the module docstring), for the choices of
     :class:`netcensus.options.Options`: the trace must have been made with the same precision
     (:func:`netcensus.trace.contexts.trace_contexts`). ``sharding`` None means one device.
     ``module_flops``: forward FLOPs per module path (summed over its calls, children included), to price
     the recomputation of checkpointing.
+    ``target``: ``"cpu"`` (default here) counts exact storage bytes, as a CPU run allocates them;
+    ``"cuda"`` adds what a CUDA device adds (:mod:`.device`): allocator rounding, cuBLAS and cuDNN
+    workspaces, the first step's peak and the caching allocator's reserved memory.
+    ``measured``: what the allocator measured over the traced run on a real CUDA device
+    (:class:`netcensus.trace.contexts.allocator.AllocatorMeter`), reported beside the estimate.
     """
+    if target not in ("cpu", "cuda"):
+        raise MemoryConfigError(f"unknown target {target!r}", fix="use 'cuda' or 'cpu'")
     spec, policy, ckpt = optimizer, precision, checkpointing
     sharding = sharding or Sharding()
     notes: list[str] = []
@@ -67,6 +86,19 @@ def analyze_memory(
     buffers = distinct_bytes(params, "buffer")
     grads_total = sum(p.nbytes for p in params if p.trainable)
     opt = optimizer_state(params, spec, policy) if spec is not None else OptimizerState(0, formula="none")
+    framework = _framework_precision(sharding, policy, params)
+    if framework == "deepspeed":
+        # DeepSpeed ZeRO with fp16/bf16: the module's weights and gradients are 2-byte; the float32
+        # master copy lives in the (sharded) optimizer state: the ZeRO paper's 2 + 2 + 12 bytes
+        low = 2
+        floating = [p for p in params if p.kind == "parameter" and p.floating]
+        weights_total = weights_total - sum(p.nbytes for p in floating) + sum(p.numel * low for p in floating)
+        grads_total = sum(p.numel * low for p in params if p.trainable and p.floating) + sum(
+            p.nbytes for p in params if p.trainable and not p.floating)
+        master = sum(p.numel * 4 for p in params if p.trainable and p.floating)
+        opt = OptimizerState(opt.device_bytes + master, opt.host_bytes,
+                             {**opt.by_key, "master_weights": master}, master, opt.step_temporaries,
+                             opt.formula + " + float32 master weights in the optimizer state (DeepSpeed)")
     states = model_states(weights_total, grads_total if training or spec else 0, opt.device_bytes, sharding)
     w_div, g_div, o_div = sharding.divisors()
 
@@ -81,12 +113,28 @@ def analyze_memory(
         else:
             notes.append("checkpointing changes nothing without backward")
 
+    on_cuda = target == "cuda"
+    ws = workspaces(trace) if on_cuda else None
+    rounding = 0
+    rnn_lines: list[str] = []
+    if ws is not None:
+        life_list, rnn_lines = cudnn_rnn(trace, life_list, params, training)
+        life_list = rounded(life_list)
+        series = Series(n, life_list, skip=("weights", "buffers"))
+        rounding = _rounding(params, opt, w_div, o_div, training)
+        series.add_constant("rounding", rounding)
+        series.add_constant("workspaces", ws.cublas_bytes)
+        for pos, nbytes in ws.conv.items():
+            series.add_constant("workspaces", nbytes, pos, pos)
+
     # model states, per device
     series.add_constant("weights", states.weights)
     series.add_constant("buffers", buffers)
     gathered = 0
     if w_div > 1:
         gathered = _gathered(trace, params)
+        if framework:  # gathered in the low precision (DeepSpeed's 2-byte weights; FSDP's param_dtype)
+            gathered = gathered * 2 // 4
         series.add_constant("gathered", gathered, 1, n)
     if training:
         series.add_constant("optimizer", states.optimizer)
@@ -94,6 +142,9 @@ def analyze_memory(
         if g_div > 1:
             series.replace("gradients", [0] * (n + 1))
             series.add_constant("gradients", states.gradients, bs + 1, n)
+    if framework and "weight_copies" in series.values:
+        # the gathered (FSDP) or stored (DeepSpeed) weights are already low precision: no autocast copies
+        series.replace("weight_copies", [0] * (n + 1))
     total = series.total()
     position = max(range(n + 1), key=lambda i: (total[i], -i))
     peak_point = _point(trace, position, total[position], series.at(position))
@@ -107,11 +158,26 @@ def analyze_memory(
         if g_div > 1:
             end["gradients"] = states.gradients
         step = {**end, "weights": states.weights, "buffers": buffers, "optimizer": states.optimizer,
-                "ddp_buckets": states.ddp_buckets, "temporaries": end.get("temporaries", 0) + step_temps}
+                "ddp_buckets": states.ddp_buckets, "temporaries": end.get("temporaries", 0) + step_temps,
+                "rounding": rounding, "workspaces": ws.cublas_bytes if ws else 0}
         step = {k: v for k, v in step.items() if v}
         step_peak = sum(step.values())
         if step_peak > peak_point.bytes:
             peak_point = PeakPoint(step_peak, "optimizer step", None, "", "optimizer.step()", step)
+
+    first_step_peak = reserved = None
+    if on_cuda and ws is not None:
+        first = list(total)
+        for i in range(n + 1):
+            if training:
+                first[i] -= states.optimizer
+            for start in (ws.forward_first, ws.backward_first):
+                if start is not None and i < start:
+                    first[i] -= cuda.CUBLAS_WORKSPACE
+        first_step_peak = max(max(first), step_peak or 0)
+        reserved = _reserved(life_list, n, params, states, buffers, training, opt, step_temps, ws,
+                             sharding, trace)
+        reserved = max(reserved, peak_point.bytes)
 
     activations = 0
     if training:
@@ -134,6 +200,31 @@ def analyze_memory(
 
     modules = _modules(trace, life_list, total, effect.paths if effect else ())
     assumptions = _assumptions(trace, policy, spec, opt, sharding, ckpt, effect, training, gathered, params)
+    if framework == "deepspeed":
+        assumptions += (Assumption("mixed precision under sharding", "DeepSpeed ZeRO",
+                                   f"{policy.compute_dtype} weights and gradients (2 + 2 bytes per "
+                                   "parameter); "
+                                   "the float32 master weights in the optimizer state with its moments (12 "
+                                   "bytes per parameter for Adam), sharded as the strategy says; no autocast "
+                                   "weight copies"),)
+    elif framework == "fsdp":
+        assumptions += (Assumption("mixed precision under sharding", "FSDP MixedPrecision",
+                                   f"param_dtype={policy.compute_dtype}: float32 sharded parameters, "
+                                   "gradients "
+                                   "and optimizer state; each unit gathered in "
+                                   f"{policy.compute_dtype} to compute it; no autocast weight copies"),)
+    if on_cuda and ws is not None:
+        assumptions = tuple(a for a in assumptions if a.name != "accounting") + (
+            Assumption("accounting", "by storage, in the allocator's 512-byte blocks",
+                       "no CUDA context (about 0.5 GiB, outside the allocator), communication buffers, "
+                       "or fused-kernel internals"),
+        ) + _device_assumptions(ws, rounding, first_step_peak, reserved)
+        if rnn_lines:
+            assumptions += (Assumption("cuDNN RNN", "; ".join(rnn_lines),
+                                       "one _cudnn_rnn call per module, as on CUDA: its workspace and, in "
+                                       "training, its reserve space replace the per-step tensors of the "
+                                       "traced "
+                                       "decomposition (netcensus.devices.cuda.rnn_buffers)"),)
     if spec is not None and not training:
         notes.append("optimizer state is reported, but the peak is an inference peak: trace with train=True "
                      "for the training peak")
@@ -166,7 +257,83 @@ def analyze_memory(
         modules=modules,
         assumptions=assumptions,
         notes=tuple(notes),
+        target=target,
+        first_step_peak=first_step_peak,
+        reserved=reserved,
+        workspaces=(ws.cublas_bytes if ws else 0),
+        rounding=rounding,
+        measured=dict(measured or {}),
     )
+
+
+def _rounding(params: Sequence[ParamInfo], opt: OptimizerState, w_div: int, o_div: int,
+              training: bool) -> int:
+    """Bytes the allocator's 512-byte blocks add to weights, buffers and optimizer state (unsharded
+    tensors only: a shard is one flat buffer)."""
+    extra = 0
+    for p in params:
+        if p.kind == "buffer" or (p.kind == "parameter" and w_div == 1):
+            extra += cuda.round_block(p.nbytes) - p.nbytes
+    trainable = [p for p in params if p.trainable and p.floating]
+    keys = [k for k in opt.by_key if k != "step"] or ["state"]
+    total = sum(p.nbytes for p in trainable)
+    if training and o_div == 1 and total and opt.device_bytes:
+        for p in trainable:
+            per = opt.device_bytes * p.nbytes // total // len(keys)
+            extra += len(keys) * (cuda.round_block(per) - per)
+    return extra
+
+
+def _reserved(lives: list[Life], n: int, params: Sequence[ParamInfo], states: ModelStates, buffers: int,
+              training: bool, opt: OptimizerState, step_temps: int, ws: Workspaces, sharding: Sharding,
+              trace: Trace) -> int:
+    """Peak reserved bytes of the second step (:func:`.device.replay_reserved`)."""
+    w_div, _, o_div = sharding.divisors()
+    persistent = ([p.nbytes for p in params if p.kind == "parameter"] if w_div == 1 else [states.weights])
+    persistent += [p.nbytes for p in params if p.kind == "buffer"]
+    persistent += [x.size for x in lives if x.category == "inputs"]
+    trainable = [p for p in params if p.trainable and p.floating]
+    total = sum(p.nbytes for p in trainable) or 1
+    step_start: list[int] = []
+    temps: list[int] = []
+    if training and states.optimizer:
+        keys = [k for k in opt.by_key if k != "step"] or ["state"]
+        if o_div == 1:
+            for p in trainable:
+                step_start += [states.optimizer * p.nbytes // total // len(keys)] * len(keys)
+        else:
+            step_start = [states.optimizer]
+    if training and step_temps:
+        temps = [step_temps * p.nbytes // total for p in trainable] if o_div == 1 else [step_temps]
+    once = [(pos, cuda.CUBLAS_WORKSPACE) for pos in (ws.forward_first, ws.backward_first) if pos is not None]
+    reserved, _ = replay_reserved(lives, n, persistent, step_start, temps, once, ws.conv)
+    return reserved
+
+
+def _device_assumptions(ws: Workspaces, rounding: int, first: int | None, reserved: int | None
+                        ) -> tuple[Assumption, ...]:
+    out = [
+        Assumption("target", "cuda", f"figures for {cuda.MEASURED_WITH}; the caching allocator's "
+                   "allocated bytes (torch.cuda.max_memory_allocated)"),
+        Assumption("allocator rounding", fmt_bytes(rounding) + " on model states",
+                   "every allocation rounded up to 512 bytes (activations included in the peak)"),
+        Assumption("cuBLAS workspace", f"{ws.cublas_handles} x {fmt_bytes(cuda.CUBLAS_WORKSPACE)}",
+                   "one per thread that runs a matmul (forward; autograd's backward thread), kept"),
+    ]
+    if ws.conv:
+        out.append(Assumption("cuDNN convolution workspace", f"up to {fmt_bytes(max(ws.conv.values()))}",
+                              f"transient, {cuda.CONV_WORKSPACE_FRACTION:g} x the larger tensor of each "
+                              "convolution (fitted to a measured ResNet-18-shaped net)"))
+    if first is not None:
+        out.append(Assumption("first step", fmt_bytes(first),
+                              "the first step's peak: no optimizer state until its optimizer.step() creates "
+                              "it; workspaces from their first use"))
+    if reserved is not None:
+        out.append(Assumption("reserved", fmt_bytes(reserved),
+                              "segments the caching allocator holds over a steady-state step (two steps "
+                              "replayed through its best-fit/split/merge rules); "
+                              + cuda.COMPARE_WITH_NVIDIA_SMI))
+    return tuple(out)
 
 
 def _check_precision(trace: Trace, params: Sequence[ParamInfo], policy: Precision, notes: list[str]) -> None:
@@ -180,12 +347,27 @@ def _check_precision(trace: Trace, params: Sequence[ParamInfo], policy: Precisio
             f"precision {policy.value!r} needs {wanted} parameters, "
             f"but the traced ones are {', '.join(have)}",
             fix=f"trace the model with its floating parameters and inputs in {wanted} "
-                "(netcensus.memory.setup.low_precision_parameters), or pick the precision they have")
+                "(netcensus.trace.contexts.low_precision_parameters), or pick the precision they have")
     if policy.mixed:
         low = policy.compute_dtype
         if not any(o.dtype == low for e in trace.events for o in e.outputs):
             notes.append(f"precision {policy.value!r}, but no op in the trace produced {low}: was it traced "
-                         "with netcensus.memory.setup.trace_contexts(precision)?")
+                         "with netcensus.trace.contexts.trace_contexts(precision)?")
+
+
+def _framework_precision(sharding: Sharding, policy: Precision, params: Sequence[ParamInfo]) -> str:
+    """Which framework's mixed precision the sharding follows: ``"deepspeed"`` (zero1/2/3),
+    ``"fsdp"`` (fsdp-*: ``MixedPrecision(param_dtype=low)``, float32 sharded parameters, gradients
+    and state; the gathered unit in the low dtype) or ``""`` (no sharding, DDP, or not a mixed policy
+    over float32 weights: plain autocast)."""
+    from ...options.sharding import ShardStrategy
+    if not policy.mixed or not any(p.dtype == "float32" for p in params if p.kind == "parameter"):
+        return ""
+    if sharding.strategy in (ShardStrategy.ZERO1, ShardStrategy.ZERO2, ShardStrategy.ZERO3):
+        return "deepspeed"
+    if sharding.strategy in (ShardStrategy.FSDP_FULL, ShardStrategy.FSDP_HYBRID, ShardStrategy.FSDP_GRAD_OP):
+        return "fsdp"
+    return ""
 
 
 def _gathered(trace: Trace, params: Sequence[ParamInfo]) -> int:
@@ -280,7 +462,8 @@ def _assumptions(trace: Trace, policy: Precision, spec: OptimizerSpec | None, op
         out.append(Assumption("optimizer", spec.describe() if spec else "none",
                               (opt.formula + per) if spec else "no optimizer state"))
         if spec is not None:
-            out.append(Assumption("optimizer step temporaries", fmt_bytes(opt.step_temporaries),
+            out.append(Assumption("optimizer step temporaries",  # per device, as in the peak
+                                  fmt_bytes(per_device(opt.step_temporaries, sharding.divisors()[2])),
                                   "peak the step allocates beyond weights, gradients and state (foreach "
                                   "implementation unless foreach=False was given)"))
     out.append(Assumption("sharding", sharding.strategy.value, sharding.describe()))

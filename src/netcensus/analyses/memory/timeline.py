@@ -37,9 +37,10 @@ from operator import add
 from ...events import OpEvent, TensorMeta, Trace
 
 CATEGORIES = ("weights", "buffers", "inputs", "gradients", "optimizer", "weight_copies", "activations",
-              "outputs", "temporaries", "recompute", "gathered", "ddp_buckets")
-"""Every category a breakdown may hold (``optimizer``, ``recompute``, ``gathered`` and
-``ddp_buckets`` are added by the analysis, not found in a trace)."""
+              "outputs", "temporaries", "recompute", "gathered", "ddp_buckets", "rounding", "workspaces")
+"""Every category a breakdown may hold (``optimizer``, ``recompute``, ``gathered``, ``ddp_buckets`` and,
+for a CUDA target, ``rounding`` (the allocator's blocks on model states) and ``workspaces`` (cuBLAS,
+cuDNN) are added by the analysis, not found in a trace)."""
 
 
 @dataclass(slots=True)

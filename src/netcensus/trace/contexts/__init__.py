@@ -2,8 +2,8 @@
 
 ``trace_contexts(precision)`` returns the ``contexts`` to pass to ``trace_model``:
 
-* :func:`~netcensus.trace.contexts.attention.fused_attention` (unless ``attention="math"``), so attention saves
-  what a fused kernel saves;
+* :func:`~netcensus.trace.contexts.attention.fused_attention` (unless ``attention="math"``), so
+  attention saves what the target device's fused kernel saves;
 * for ``bf16-mixed`` / ``fp16-mixed``, the autocast emulation (entered last, so it casts before the
   attention routing sees the call).
 
@@ -22,17 +22,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from .attention import fused_attention
-from .autocast import autocast_emulation
 from ...errors import MemoryConfigError
 from ...options import Precision
+from .attention import fused_attention
+from .autocast import autocast_emulation
 
 
 def trace_contexts(precision: Precision = Precision.FP32, *, attention: str = "fused",
                    device_type: str = "cuda") -> tuple[Callable[[], AbstractContextManager[Any]], ...]:
     """Context factories for ``trace_model(..., contexts=...)`` (see the module docstring).
 
-    ``device_type`` picks the autocast op lists: ``"cuda"`` (default) or ``"cpu"``.
+    ``device_type`` (the target device) picks the attention kernels (see :mod:`.attention`) and the
+    autocast op lists: ``"cuda"`` (default) or ``"cpu"``.
     """
     if attention not in ("fused", "math"):
         raise MemoryConfigError(f"unknown attention {attention!r}", fix="use 'fused' or 'math'")
@@ -40,7 +41,7 @@ def trace_contexts(precision: Precision = Precision.FP32, *, attention: str = "f
         raise MemoryConfigError(f"unknown autocast device type {device_type!r}", fix="use 'cuda' or 'cpu'")
     out: list[Callable[[], AbstractContextManager[Any]]] = []
     if attention == "fused":
-        out.append(fused_attention())
+        out.append(fused_attention(device_type))
     if precision.mixed:
         from .autocast import CPU_LISTS, CUDA_LISTS
         lists = CUDA_LISTS if device_type == "cuda" else CPU_LISTS

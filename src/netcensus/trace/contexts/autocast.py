@@ -28,7 +28,8 @@ Python-level composites are seen as a whole and not cast inside.
 
 Like autocast, low-precision casts of float32 leaf tensors that require grad (the weights) are cached
 for reuse; autocast clears the cache when its context exits, after the forward, so the emulation
-clears it when the outermost module call returns. Ops run during backward are never cast.
+clears it when the outermost module call returns. Backward formulas are never cast (no torch-function
+mode sees them); a checkpointed block recomputed in backward is, as under real autocast.
 
 ``CPU_LISTS`` reproduces CPU autocast's lower-precision list and its float32 losses; it exists to
 check the emulation against a real CPU autocast run, where ``layer_norm``/``softmax`` are not in the
@@ -189,9 +190,23 @@ class AutocastEmulation(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = dict(kwargs or {})
         policy = self.table.get(func)
-        if policy is None or torch._C._current_autograd_node() is not None:
+        # (No test for backward: the autograd engine runs backward formulas without torch-function modes.
+        # The tracer puts this mode back only for a checkpointed block's recomputation, which real
+        # checkpointing runs under the forward's autocast state: it is cast as the forward was.)
+        if policy is None:
             return func(*args, **kwargs)
-        if policy == LOWER:
+        if policy == LOWER and func is F.multi_head_attention_forward:
+            # one cast per tensor object: self-attention passes x as query, key and value, and real
+            # autocast casts it once (in the packed in-projection); three casts would also break
+            # `query is key is value`, which picks that packed path
+            memo: dict[int, torch.Tensor] = {}
+
+            def once(t: torch.Tensor) -> torch.Tensor:
+                if id(t) not in memo:
+                    memo[id(t)] = self._lower(t)
+                return memo[id(t)]
+            args, kwargs = _map(args, once), {k: _map(v, once) for k, v in kwargs.items()}
+        elif policy == LOWER:
             args, kwargs = _map(args, self._lower), {k: _map(v, self._lower) for k, v in kwargs.items()}
         elif policy == FP32:
             def up(t: torch.Tensor) -> torch.Tensor:
