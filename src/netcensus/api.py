@@ -15,7 +15,7 @@ from torch import nn
 from . import ops
 from .analyses.compute import analyze_compute
 from .analyses.layers import build_layers
-from .analyses.memory import FitResult, analyze_memory, kv_cache, param_infos
+from .analyses.memory import FitResult, ParamInfo, analyze_memory, kv_cache, param_infos
 from .analyses.memory import fit as search_fit
 from .analyses.memory.checkpoint import check_targets
 from .analyses.notes import profile_notes
@@ -23,6 +23,7 @@ from .analyses.params import census
 from .analyses.timing import estimate_time
 from .devices import DeviceSpec
 from .errors import SpecError, UnsupportedOpsError
+from .events import Trace
 from .load.inputs import (
     InputSpec,
     batch_of,
@@ -34,8 +35,11 @@ from .load.inputs import (
 )
 from .load.positions import check_positions, sequence_length
 from .options import DEFAULT, CheckpointingArg, OptimizerArg, Options, PrecisionArg, ShardArg
+from .results.compute import ComputeResult
 from .results.profile import Profile
+from .results.timing import TimeResult
 from .trace.contexts import trace_contexts
+from .trace.contexts.allocator import AllocatorMeter
 from .trace.explain import explain_failure
 from .trace.tracer import TraceFailure, trace_model
 
@@ -144,34 +148,28 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
     """The pipeline, once the options and inputs are valid: trace, analyses, one Profile."""
     params = census(model)
     cast_to = _trace_dtype(model, options)
-    try:
-        trace = trace_model(model, args, kwargs, device=device, train=options.train, mode=options.mode,
-                            expand=ops.expand, contexts=trace_contexts(options.precision, device_type=options.target),
-                            dtype=getattr(torch, cast_to) if cast_to else None)
-    except TraceFailure as failure:
-        raise explain_failure(failure, type(model).__name__, described, model, args, kwargs) from failure.cause
+    meter = AllocatorMeter(device) if device.startswith("cuda") else None
+    trace = _trace(model, args, kwargs, described, device, options, cast_to, meter)
     compute = analyze_compute(trace)
     infos = param_infos(model, cast_to)
     memory = analyze_memory(
         trace, infos, optimizer=options.optimizer, precision=options.precision,
-        checkpointing=options.checkpointing, sharding=options.sharding,
-        module_flops={p: m.figures.forward.flops for p, m in compute.modules.items()}, target=options.target)
+        checkpointing=options.checkpointing, sharding=options.sharding, target=options.target,
+        module_flops={p: m.figures.forward.flops for p, m in compute.modules.items()},
+        measured=meter.measured if meter is not None else None)
     rows, warnings = build_layers(model, trace, params, compute, memory)
-    times = [estimate_time(trace, compute, gpu, precision=options.precision,
-                           optimizer=options.optimizer if options.train else None, params=infos,
-                           measured_step=options.measured_step)
-             for gpu in ((options.gpu, *options.gpu_compare) if options.gpu else options.gpu_compare)]
+    times = _times(trace, compute, infos, options)
     result = Profile(
         model=type(model).__name__, layers=rows, total_params=params.total,
         trainable_params=params.trainable, frozen_params=params.frozen, buffers=params.buffers,
         buffer_bytes=params.buffer_bytes, param_bytes_by_dtype=params.bytes_by_dtype, inputs=described,
         device=device, mode=options.trace_mode, train=options.train,
         tied=[list(g) for g in params.tied], aliased=[list(g) for g in params.aliased],
-        notes=options.idle() + profile_notes(params, rows, trace, options.checkpointing) + list(compute.notes),
+        notes=[*options.idle(), *profile_notes(params, rows, trace, options.checkpointing), *compute.notes],
         warnings=[*input_warnings, *warnings], depth=options.depth, compute=compute, memory=memory,
         kv_cache=kv_cache(trace, batch_of(args, kwargs), options.kv_context) if options.kv_context else None,
-        time=times[0] if options.gpu and times else None,
-        time_compare=tuple(times) if options.gpu_compare else (), trace=trace)
+        time=times[0] if options.gpu else None, time_compare=tuple(times) if options.gpu_compare else (),
+        trace=trace)
     if options.strict and compute.coverage.unsupported:
         listed = ", ".join(f"{op} x{n}" for op, n in sorted(compute.coverage.unsupported_by_op.items()))
         error = UnsupportedOpsError(
@@ -181,6 +179,31 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         error.profile = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+def _trace(model: nn.Module, args: tuple, kwargs: dict, described: str, device: str, options: Options,
+           cast_to: str | None, meter: AllocatorMeter | None) -> Trace:
+    """One traced step, in the contexts the options' precision and target ask for (and, on a real GPU,
+    with the allocator's peaks measured); a failure becomes an error in the user's terms."""
+    contexts = trace_contexts(options.precision, device_type=options.target)
+    if meter is not None:
+        contexts = (*contexts, lambda: meter)
+    try:
+        return trace_model(model, args, kwargs, device=device, train=options.train, mode=options.mode,
+                           expand=ops.expand, contexts=contexts,
+                           dtype=getattr(torch, cast_to) if cast_to else None)
+    except TraceFailure as failure:
+        name = type(model).__name__
+        raise explain_failure(failure, name, described, model, args, kwargs) from failure.cause
+
+
+def _times(trace: Trace, compute: ComputeResult, infos: list[ParamInfo],
+           options: Options) -> list[TimeResult]:
+    """The step's predicted time on ``gpu`` (first) and each GPU of ``gpu_compare``."""
+    gpus = (options.gpu, *options.gpu_compare) if options.gpu else options.gpu_compare
+    return [estimate_time(trace, compute, gpu, precision=options.precision,
+                          optimizer=options.optimizer if options.train else None, params=infos,
+                          measured_step=options.measured_step) for gpu in gpus]
 
 
 def _check_model(model: nn.Module, options: Options, device: str) -> str:
@@ -241,12 +264,15 @@ def fit(
 ) -> FitResult:
     """The largest batch size (``along="batch"``: dimension 0 of every input) or sequence length
     (``along="seq"``: dimension 1 of every input that has one) whose peak memory fits ``budget``
-    ("80GiB", "80GB" or bytes), found by re-tracing on meta tensors: nothing runs for real.
+    ("80GiB", "80GB" or bytes), found by re-tracing on meta tensors: nothing runs for real. The peak
+    compared is the larger of the steady-state and the first step's (on CUDA the first step allocates the
+    optimizer state and one-time workspaces).
 
     ``options`` are those of :func:`profile` (``train``, ``optimizer``, ``precision``,
-    ``checkpointing``, ``shard``, ``devices``...). The peak compared is ``Profile.memory.peak``: the
-    training step's with ``train=True``, else the inference peak. Each size tried is kept in
-    ``FitResult.tries``.
+    ``checkpointing``, ``shard``, ``devices``...). The peak compared is the larger of
+    ``Profile.memory.peak`` (the steady-state training step's with ``train=True``, else the inference
+    peak) and ``first_step_peak`` (on CUDA the first step allocates the optimizer state and one-time
+    workspaces). Each size tried is kept in ``FitResult.tries``.
     """
     if along not in ("batch", "seq"):
         raise SpecError(f"along must be 'batch' or 'seq', got {along!r}")
@@ -270,7 +296,8 @@ def fit(
         return [dataclasses.replace(s, shape=s.shape[:dim] + (n,) + s.shape[dim + 1:]) if len(s.shape) > dim
                 else s for s in specs]
 
-    def peak_at(n: int) -> int:
-        return int(profile(model, input_size=scaled(n), **options).memory.peak)
+    def peak_at(n: int) -> int:  # the first step must fit too (its workspaces and new optimizer state)
+        memory = profile(model, input_size=scaled(n), **options).memory
+        return int(max(memory.peak, memory.first_step_peak or 0))
 
     return search_fit(peak_at, budget, limit=limit)

@@ -68,7 +68,22 @@ def figure_lines(m: MemoryResult, model: str) -> list[str]:
         if m.weight_copies:
             lines.append(_line("low-precision weight copies", m.weight_copies))
     lines.append(_line("temporaries at the peak", m.temporaries))
-    lines.append(_line("peak", m.peak, f"at {peak_where(m, model)}"))
+    if m.workspaces:
+        lines.append(_line("library workspaces (in the peak)", m.workspaces))
+    if m.rounding:
+        lines.append(_line("allocator rounding (in the peak)", m.rounding))
+    lines.append(_line("peak" + (" (steady state)" if m.first_step_peak is not None else ""), m.peak,
+                       f"at {peak_where(m, model)}"))
+    if m.first_step_peak is not None and m.mode == "training":
+        lines.append(_line("first step's peak", m.first_step_peak, "(one-time workspaces, state created)"))
+    if m.reserved is not None:
+        lines.append(_line("reserved by the allocator (est.)", m.reserved,
+                           "compare with nvidia-smi, plus the CUDA context (~0.5 GiB)"))
+    if m.measured.get("max_memory_allocated") is not None:
+        real = m.measured["max_memory_allocated"]
+        lines.append(_line("measured max_memory_allocated", real,
+                           f"traced run on the device; estimate/measured {m.peak / real:.3f}" if real else
+                           "traced run on the device"))
     if m.inference_peak is not None and m.mode == "training":
         lines.append(_line("inference peak (no_grad)", m.inference_peak))
     if m.recompute_flops:
