@@ -105,3 +105,35 @@ def test_a_misspelt_model_name_gets_a_did_you_mean_and_only_models_are_listed(tm
     assert run.returncode == 2
     assert f"did you mean {path}:SmallCNN?" in run.stderr
     assert "models available: SmallCNN" in run.stderr and "torch" not in run.stderr.split("available:")[1]
+
+
+def test_multihead_attention_out_proj_is_not_reported_as_never_called():
+    import torch  # noqa: F401 - the model below is built with torch.nn
+
+    from torch import nn
+
+    import netcensus
+
+    model = nn.TransformerEncoder(nn.TransformerEncoderLayer(64, 4, 128, batch_first=True), 2,
+                                  enable_nested_tensor=False)
+    p = netcensus.profile(model, input_size=(2, 16, 64))
+    # F.multi_head_attention_forward reads out_proj.weight directly: used, though its forward never runs
+    assert not any("not called" in n for n in p.notes)
+    row = p.layer("layers.0.self_attn.out_proj")
+    assert row.calls == 0 and not row.not_called and "parent used its parameters" in row.explain[0]
+
+
+def test_a_misspelt_hf_name_suggests_each_candidate_once_and_no_download_of_the_typo():
+    pytest.importorskip("transformers")
+    run = _netcensus("hf:gtp2")
+    assert run.returncode == 2
+    assert "did you mean hf:gpt2" in run.stderr and run.stderr.count("hf:gpt2 ") <= 1
+    assert "download gtp2" not in run.stderr
+
+
+def test_an_image_shape_given_to_a_language_model_gets_advice_about_the_model_input():
+    pytest.importorskip("transformers")
+    run = _netcensus("hf:gpt2", "--set", "n_layer=1", "--input", "1x3x224x224")
+    assert run.returncode == 2
+    assert "672x224" not in run.stderr.split("Fix:")[1]  # not the reshaped shape inside the model
+    assert "--input 1x128:int64" in run.stderr

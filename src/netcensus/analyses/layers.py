@@ -86,6 +86,7 @@ def build_layers(model: nn.Module, trace: Trace, params: ParamCensus, compute: C
 
     rows: list[LayerRow] = []
     warnings: list[str] = []
+    read: set[int] = set()  # storages ops read, filled on first need
     for path in order:
         module = modules.get(path)
         if module is None:
@@ -103,6 +104,9 @@ def build_layers(model: nn.Module, trace: Trace, params: ParamCensus, compute: C
         formula, explain, row_warnings = _check(
             module, mp, n_calls, out_shapes, tuple(tuple(m.shape) for m in tensor_metas(call.inputs)) if call else ())
         not_called = call is None and _has_forward(module)
+        if not_called and mp.tensors and _read_by_parent(mp, trace, read):
+            not_called = False  # its weights were used directly, e.g. MultiheadAttention's out_proj
+            explain.insert(0, "its forward was not called: its parent used its parameters directly")
         if not_called:
             explain.insert(0, "not called during the trace")
         mc = by_module.get(path)
@@ -125,6 +129,16 @@ def build_layers(model: nn.Module, trace: Trace, params: ParamCensus, compute: C
         warnings.extend(f"{row.name}: {w}" for w in row.warnings)
         rows.append(row)
     return rows, warnings
+
+
+def _read_by_parent(mp: Any, trace: Trace, read: set[int]) -> bool:
+    """Whether some op of the trace read one of the module's own parameters (``read`` caches the storages
+    every op read, gathered on the first call)."""
+    if not read:
+        for e in trace.events:
+            read.update(m.storage for m in e.inputs)
+        read.add(-1)  # (gathered, even when no op read anything)
+    return any(trace.param_storages.get(t.name) in read for t in mp.tensors)
 
 
 def _has_forward(module: nn.Module) -> bool:

@@ -112,14 +112,16 @@ def resolve_config(name: str, model_types: list[str], where: str) -> ResolvedCon
             model_type = lowered[candidate]
             return ResolvedConfig(model_type, {}, f"transformers' default {model_type} config",
                                   from_type=True)
-    pool = known_names() + [n.rsplit("/", 1)[-1] for n in known_names()] + list(model_types)
-    close = difflib.get_close_matches(name, pool, n=4, cutoff=0.6)
-    close += [n for n in difflib.get_close_matches(name.lower(), [p.lower() for p in pool], n=4, cutoff=0.6)
-              if n not in [c.lower() for c in close]]
-    hint = f"did you mean {', '.join(close[:4])}? " if close else ""
+    pool = list(dict.fromkeys(known_names() + [n.rsplit("/", 1)[-1] for n in known_names()]
+                              + list(model_types)))
+    by_lower = {p.lower(): p for p in pool}
+    close = list(dict.fromkeys(by_lower[c] for c in difflib.get_close_matches(name.lower(), list(by_lower),
+                                                                               n=4, cutoff=0.6)))
+    repo = name if "/" in name else "ORG/NAME"  # a bare misspelt name is no repository to download
+    hint = f"did you mean {' or '.join('hf:' + c for c in close[:3])}? Otherwise " if close else ""
     raise ModelLoadError(
         f"no config for {name!r}: not a local directory, not in the Hugging Face cache, not in netcensus' "
         "shipped table, and not a transformers model type", where=where,
-        fix=f"{hint}download only its config (huggingface-cli download {name} config.json) and run again, "
+        fix=f"{hint}download only its config (huggingface-cli download {repo} config.json) and run again, "
             "point at a directory with config.json (hf:path/to/dir), or start from a model type with "
             "overrides (hf:llama --set hidden_size=4096)")

@@ -64,11 +64,19 @@ def explain_failure(failure: TraceFailure, model_name: str, described: str, mode
                                   fix=f"change the input ({described}) or the layer's configuration")
             if isinstance(failure.module, (nn.Embedding, nn.EmbeddingBag)) and metas and \
                     metas[0].dtype not in ("int64", "int32"):
-                size = "x".join(str(d) for d in metas[0].shape)
+                got = tuple(metas[0].shape)
+                inputs = (*args, *(kwargs or {}).values())
+                given = [tuple(t.shape) for t in inputs if isinstance(t, torch.Tensor)]
+                if got in given:  # the user's own input reached the embedding: the same shape, as ids
+                    size = "x".join(str(d) for d in got)
+                    fix = (f"give the ids an integer dtype: input_size='{size}:int64' "
+                           f"(CLI: --input {size}:int64)")
+                else:  # the model reshaped its input before the embedding: advise on the model's input
+                    fix = (f"the model's inputs ({described}) reached this embedding reshaped; give it "
+                           "integer token ids instead, e.g. input_size='1x128:int64' for batch x sequence "
+                           "(CLI: --input 1x128:int64)")
                 return InputError(f"{type(failure.module).__name__} takes integer indices (int64 or int32), "
-                                  f"got {metas[0].dtype} {shape(tuple(metas[0].shape))}", where=where,
-                                  fix=f"give the ids an integer dtype: input_size='{size}:int64' "
-                                      f"(CLI: --input {size}:int64)")
+                                  f"got {metas[0].dtype} {shape(got)}", where=where, fix=fix)
     if isinstance(cause, TypeError) and failure.phase == "forward" and model is not None:
         problem = _signature_problem(model, args, kwargs or {})
         if problem:
