@@ -12,14 +12,14 @@ from netcensus.examples import ALEXNET_INPUT, alexnet
 
 
 class Sorts(nn.Module):
-    """Calls an op with no formula and no decomposition (sort)."""
+    """Calls an op with no formula and no decomposition (kthvalue; sort has a formula since MoE routing)."""
 
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(8, 8)
 
     def forward(self, x):
-        return torch.sort(self.fc(x), dim=-1).values
+        return torch.kthvalue(self.fc(x), 2, dim=-1).values
 
 
 def test_alexnet_core_macs_by_hand_and_rows_are_inclusive():
@@ -54,20 +54,20 @@ def test_training_traces_backward_and_respects_frozen_parameters():
 
 def test_unsupported_op_is_reported_never_a_silent_zero(capsys):
     p = netcensus.profile(Sorts(), input_size=(2, 8))
-    assert p.unsupported_ops == {"aten.sort.default": 1}
+    assert p.unsupported_ops == {"aten.kthvalue.default": 1}
     assert p.layers[0].unsupported_calls == 1
-    assert "1 unsupported" in str(p) and "aten.sort.default x1" in str(p)
-    with pytest.raises(netcensus.UnsupportedOpsError, match="aten.sort"):
+    assert "1 unsupported" in str(p) and "aten.kthvalue.default x1" in str(p)
+    with pytest.raises(netcensus.UnsupportedOpsError, match="aten.kthvalue"):
         netcensus.profile(Sorts(), input_size=(2, 8), strict=True)
 
 
 def test_cli_strict_exits_3_after_printing_the_report(tmp_path, capsys):
     path = tmp_path / "sorts.py"
     path.write_text("import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n"
-                    "    def forward(self, x):\n        return torch.sort(x).values\n")
+                    "    def forward(self, x):\n        return torch.kthvalue(x, 1).values\n")
     assert run([f"{path}:Net", "--input", "2x3", "--strict"]) == 3
     out, err = capsys.readouterr()
-    assert "Coverage:" in out and "aten.sort" in err
+    assert "Coverage:" in out and "aten.kthvalue" in err
     assert run([f"{path}:Net", "--input", "2x3"]) == 0
 
 

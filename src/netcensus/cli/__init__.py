@@ -37,7 +37,15 @@ def _diff(argv: Sequence[str]) -> int:
     return main(argv)
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"profile": _profile, "show": _show, "diff": _diff}
+def _serve(argv: Sequence[str]) -> int:
+    from .serve import main
+
+    return main(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"profile": _profile, "show": _show, "diff": _diff,
+                                                        "serve": _serve,
+                                                        "sweep": lambda argv: __import__("netcensus.cli.sweep", fromlist=["main"]).main(argv)}
 """Subcommand -> its entry; a first argument that is none of these is a MODEL for ``profile``."""
 
 

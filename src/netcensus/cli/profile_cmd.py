@@ -24,6 +24,8 @@ COMMANDS_HELP = """commands:
   netcensus [profile] MODEL ...   profile a model (the default command; see the options below)
   netcensus show FILE.json ...    render a profile saved with --format json (no torch needed)
   netcensus diff A B ...          compare two profiles or two models (each side: a saved .json or any MODEL)
+  netcensus sweep MODEL ...       peak memory and FLOPs over batch x seq (and --set) grids, as formulas
+  netcensus serve MODEL ...       prefill and decode for serving: weight formats, KV cache, MoE, fit
 Run `netcensus COMMAND --help` for a command's options.
 """
 

@@ -21,6 +21,7 @@ from . import (  # noqa: F401 - importing a family registers its formulas
     interpolate,
     loss,
     matmul,
+    moe,
     norm,
     pointwise,
     pooling,

@@ -29,6 +29,14 @@ Matrix products of operands of different dtypes
     ``mm``, ``addmm``, ``bmm``, ``baddbmm``, ``mv``, ``addmv`` and ``dot`` on meta accept operands of
     different dtypes; the real kernels refuse them.
 
+Grouped matrix products (mixtures of experts)
+    ``_grouped_mm`` on meta copies the checks of the CUDA kernel of an older release: bfloat16
+    operands only. The CPU kernel and CUDA's (measured on an H200 with PyTorch 2.11) multiply float32,
+    float16 and bfloat16 operands of one dtype, so transformers' experts (``grouped_mm`` implementation) in a
+    float32 model fail on meta only. Here the operands must share a dtype, as the real kernels
+    require, and the output is the meta kernel's shape, contiguous, in that dtype (or ``out_dtype``).
+    Its size does not depend on the offsets' values: each row of ``mat_a`` goes to one group.
+
 Batch norm statistics in eval mode
     In eval mode batch norm normalises with the running statistics and saves none for a backward:
     the CPU kernels return empty (0-element) ``save_mean`` and ``save_invstd``; the meta kernels
@@ -285,6 +293,37 @@ def _same_dtype_operands(op: Any, first: int, second: int) -> Callable[..., Any]
     return kernel
 
 
+def _grouped_mm(*args: Any, **kwargs: Any) -> Any:
+    """``_grouped_mm(mat_a, mat_b, offs=None, bias=None, out_dtype=None)`` on meta, for any floating
+    dtype the two operands share (see the module's docstring)."""
+    names = ("mat_a", "mat_b", "offs", "bias", "out_dtype")
+    bound = dict(zip(names, args)) | kwargs
+    a, b = bound.get("mat_a"), bound.get("mat_b")
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and (a.is_meta or b.is_meta)
+            and a.dtype.is_floating_point and a.dtype != torch.bfloat16 and a.dim() in (2, 3)
+            and b.dim() in (2, 3)):
+        return aten._grouped_mm.default(*args, **kwargs)
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"_grouped_mm: operands of different dtypes, {_name(a.dtype)} and "
+                           f"{_name(b.dtype)}, which PyTorch's CPU and CUDA kernels refuse")
+    if a.shape[-1] != b.shape[-2] and not (a.dim() == 2 and b.dim() == 2):
+        raise RuntimeError(f"_grouped_mm: contraction dimension of mat_a {tuple(a.shape)} and "
+                           f"mat_b {tuple(b.shape)} must match")
+    offs = bound.get("offs")
+    shape: tuple[int, ...]
+    if a.dim() == 2 and b.dim() == 2:
+        if not isinstance(offs, torch.Tensor):
+            raise RuntimeError("_grouped_mm: 2D/2D operands need offsets")
+        shape = (offs.shape[0], a.shape[0], b.shape[1])
+    elif a.dim() == 2:
+        shape = (a.shape[0], b.shape[-1])
+    elif b.dim() == 2:
+        shape = (a.shape[1], b.shape[1])
+    else:
+        shape = (a.shape[0], a.shape[1], b.shape[-1])
+    return torch.empty(shape, dtype=bound.get("out_dtype") or a.dtype, device="meta")
+
+
 def _name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
@@ -307,6 +346,7 @@ KERNELS: dict[Any, Callable[..., Any]] = {
     aten._batch_norm_no_update.default: _batch_norm(aten._batch_norm_no_update.default, 4, None),
     aten.native_batch_norm_backward.default: _native_batch_norm_backward,
     aten.native_layer_norm_backward.default: _native_layer_norm_backward,
+    **({aten._grouped_mm.default: _grouped_mm} if hasattr(aten, "_grouped_mm") else {}),
     **{op: _same_dtype_operands(op, i, j) for op, (i, j) in {
         aten.mm.default: (0, 1), aten.addmm.default: (1, 2), aten.bmm.default: (0, 1),
         aten.baddbmm.default: (1, 2), aten.mv.default: (0, 1), aten.addmv.default: (1, 2),
