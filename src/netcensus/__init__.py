@@ -16,6 +16,7 @@ from .version import __version__
 
 if TYPE_CHECKING:
     from .api import fit, profile
+    from .serving import decode_step, serve
 
 globals().pop("profile", None)  # importing the submodule netcensus.profile bound the name to the module
 
@@ -26,6 +27,12 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         value = getattr(api, name)
+        globals()[name] = value
+        return value
+    if name in ("serve", "decode_step"):
+        from . import serving
+
+        value = getattr(serving, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'netcensus' has no attribute {name!r}")
@@ -41,6 +48,8 @@ __all__ = [
     "TraceError",
     "UnsupportedOpsError",
     "__version__",
+    "decode_step",
     "fit",
     "profile",
+    "serve",
 ]

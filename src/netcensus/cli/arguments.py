@@ -73,6 +73,10 @@ def add_profile_arguments(p: argparse.ArgumentParser) -> None:
                           "(fused attention, autocast lists) the trace is routed to")
     mem.add_argument("--kv-context", type=int, default=None, metavar="N",
                      help="KV cache bytes of the attention layers for a context of N tokens")
+    mem.add_argument("--decode", action="store_true",
+                     help="profile one decode step instead of the prompt: --batch sequences each generating "
+                          "one token against a cache of --kv-context positions (causal LMs; 'netcensus serve' "
+                          "shows prefill and decode side by side)")
 
 
 def add_time_arguments(p: argparse.ArgumentParser) -> None:

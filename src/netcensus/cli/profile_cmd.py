@@ -102,7 +102,7 @@ def run_profile(args: argparse.Namespace) -> int:
         return 0 if found.value else NOTHING_FITS
     failure = None
     try:
-        result = profile_loaded(loaded, args, args.model)
+        result = decode_loaded(loaded, args) if args.decode else profile_loaded(loaded, args, args.model)
     except UnsupportedOpsError as exc:
         failure, result = exc, exc.profile  # type: ignore[attr-defined]
     emit(result, args)
@@ -210,6 +210,18 @@ def profile_loaded(loaded: Any, args: argparse.Namespace, spec: str | None) -> A
     sizes, extra = input_sizes(args, loaded, spec)
     return profile(loaded.model, input_size=sizes, dtype=parse_dtype(args.dtype),
                    input_kwargs=extra or None, **arguments.profile_options(args))
+
+
+def decode_loaded(loaded: Any, args: argparse.Namespace) -> Any:
+    """The profile of one decode step (``--decode``) with the flags' options."""
+    from ..serving import decode_step
+
+    if args.kv_context is None:
+        raise SpecError("--decode needs the length of the cache the new token attends to",
+                        fix="add --kv-context N, e.g. --kv-context 4096")
+    options = arguments.profile_options(args)
+    options.pop("kv_context")
+    return decode_step(loaded.model, batch=args.batch or 1, kv_context=args.kv_context, **options)
 
 
 def profile_from_args(spec: str, args: argparse.Namespace, overrides: Sequence[str]) -> Any:
