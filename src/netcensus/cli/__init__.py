@@ -1,6 +1,7 @@
 """The ``netcensus`` command: one program, subcommands sharing one loader and one set of options.
 
-``netcensus [profile] MODEL ...`` (the default), ``netcensus show FILE.json``, ``netcensus diff A B``.
+``netcensus [profile] MODEL ...`` (the default), ``netcensus show FILE.json``, ``netcensus diff A B``,
+``netcensus serve MODEL`` (prefill and decode), ``netcensus sweep MODEL`` (batch x sequence, formulas).
 Exit codes: 0 success; 2 a usage error (bad spec, input that does not fit the model, ...); 3 ``--strict``
 found ops without a compute formula; 1 an internal error. Errors print one paragraph to stderr;
 ``--debug`` adds the traceback. Nothing is imported from torch until a command needs it, so ``show``
@@ -43,9 +44,15 @@ def _serve(argv: Sequence[str]) -> int:
     return main(argv)
 
 
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {"profile": _profile, "show": _show, "diff": _diff,
-                                                        "serve": _serve,
-                                                        "sweep": lambda argv: __import__("netcensus.cli.sweep", fromlist=["main"]).main(argv)}
+def _sweep(argv: Sequence[str]) -> int:
+    from .sweep import main
+
+    return main(argv)
+
+
+COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
+    "profile": _profile, "show": _show, "diff": _diff, "serve": _serve, "sweep": _sweep,
+}
 """Subcommand -> its entry; a first argument that is none of these is a MODEL for ``profile``."""
 
 

@@ -30,7 +30,7 @@ def parse_sizes(text: str, what: str) -> list[int]:
             lo, hi = (int(x) for x in span.split(".."))
             if not step:
                 step = "x2"
-            n, out = lo, []
+            n, out = lo, list[int]()
             kind, amount = step[0], int(step[1:] if step[0] in "+x*" else step)
             while n <= hi and len(out) <= 100_000:
                 out.append(n)
@@ -86,20 +86,27 @@ def build_parser() -> argparse.ArgumentParser:
             action.help = "a config field, or several values to sweep: --set num_hidden_layers=12,24,48"
     arguments.add_profile_arguments(p)
     g = p.add_argument_group("sweep")
-    g.add_argument("--budget", default=None, metavar="BYTES", help="a memory budget (80GiB): which points fit")
+    g.add_argument("--budget", default=None, metavar="BYTES",
+                   help="a memory budget (80GiB): which points fit")
     g.add_argument("--exact", action="store_true", help="trace every point instead of the polynomials")
     g.add_argument("--jobs", type=int, default=1, metavar="N", help="processes for a --set grid (default 1)")
+    g.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="run the --set grid on the Dask cluster at ADDRESS (tcp://host:8786; needs "
+                        "dask[distributed])")
     g.add_argument("--csv", metavar="FILE", help="write every point as CSV")
     g.add_argument("--json", metavar="FILE", help="write the sweep (points, formulas) as JSON")
-    g.add_argument("--plot", metavar="FILE.png|svg", help="plot peak memory against --along, the budget as a line")
+    g.add_argument("--plot", metavar="FILE.png|svg",
+                   help="plot peak memory against --along, the budget as a line")
     g.add_argument("--along", choices=("batch", "seq"), default=None,
                    help="the plot's x axis (default: the one with more values)")
     g.add_argument("--rows", type=int, default=60, help="table rows printed at most (default 60)")
     g.add_argument("--no-formulas", action="store_true", help="do not print the formulas")
     f = p.add_argument_group("fit from the polynomials (at most 5 traces)")
-    f.add_argument("--fit", default=None, metavar="BUDGET", help="the largest --fit-along size whose peak fits")
+    f.add_argument("--fit", default=None, metavar="BUDGET",
+                   help="the largest --fit-along size whose peak fits")
     f.add_argument("--fit-along", choices=("batch", "seq"), default="batch")
-    f.add_argument("--multiple", type=int, default=1, metavar="M", help="round the fit down to a multiple of M")
+    f.add_argument("--multiple", type=int, default=1, metavar="M",
+                   help="round the fit down to a multiple of M")
     arguments.add_common_arguments(p)
     return p
 
@@ -160,9 +167,14 @@ def main(argv: Sequence[str]) -> int:
                     input_kwargs=extra or None, **options)
         print(render_scaling_fit(found, args.model, args.train))
         return 0 if found.value else 4
-    from ..sweep import sweep_grid
+    from ..sweep import dask_client, sweep_grid
 
-    results = sweep_grid(functools.partial(_sweep_one, shared), configs, jobs=args.jobs)
+    job = functools.partial(_sweep_one, shared)
+    if args.dask:
+        with dask_client(args.dask) as client:
+            results = sweep_grid(job, configs, executor=client.get_executor())
+    else:
+        results = sweep_grid(job, configs, jobs=args.jobs)
     print(render_sweep(results, max_rows=args.rows, formulas=not args.no_formulas))
     for path, text in ((args.csv, sweep_csv), (args.json, sweep_json)):
         if path:

@@ -1,0 +1,515 @@
+"""Scaling in closed form: FLOPs and peak memory as exact polynomials in the batch size ``b`` and the
+sequence length ``s``, sweeps over (b, s) answered from them, and fits answered from them.
+
+* :func:`scaling_model` traces a model at the sizes of a small grid (2 batch sizes x 3 sequence lengths),
+  recovers every quantity's polynomial exactly (:mod:`netcensus.analyses.scaling`) and checks it on one
+  more traced size; a model that is not polynomial (an op sequence that depends on the size, padding to a
+  multiple, a sliding window) raises :class:`~netcensus.analyses.scaling.NotPolynomial` with the reason.
+* :func:`sweep` evaluates every point of a sweep from the polynomials (or, when the model is not
+  polynomial, traces every point and says why): a :class:`~netcensus.results.scaling.SweepResult`.
+* :func:`fit` answers "the largest batch / sequence that fits" from the polynomials (3 traces), then
+  confirms it with a trace at the answer and one at the next size (5 traces in all); when a
+  confirmation disagrees it falls back to the re-tracing search of :func:`netcensus.api.fit`.
+* :func:`sweep_grid` runs :func:`sweep` over model configurations in a pool of processes (or any
+  :class:`concurrent.futures.Executor`).
+
+How sizes vary: dimension 0 of every input is the batch, dimension 1 (of inputs that have one) the
+sequence, as :func:`netcensus.api.fit` does. Every figure is the one :func:`netcensus.profile` gives at
+that size (``Profile.flops``, ``Profile.memory.peak``, ``Profile.total_params``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Any
+
+from torch import nn
+
+from .analyses.memory import fit as search_fit
+from .analyses.scaling import Design, NotPolynomial, Observation, TimelineModel, grid
+from .api import profile
+from .errors import SpecError, TraceError
+from .load.inputs import InputSpec, input_specs
+from .options.budget import parse_bytes
+from .results.scaling import Formulas, PeakPiece, ScalingFit, SweepPoint, SweepResult, Term
+
+__all__ = ["NotPolynomial", "ScalingModel", "dask_client", "fit", "scaling_model", "sweep", "sweep_grid"]
+
+SCALARS = ("flops", "forward_flops", "backward_flops", "params")
+
+
+# ---- one trace ---------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _timeline_capture() -> Iterator[dict[str, Any]]:
+    """Read back the memory analysis' timeline of the next profile: the storages' lives (unrounded sizes)
+    and the live bytes at every point. The analysis does not publish them, so its ``Series`` and
+    ``rounded`` are wrapped for the call (the result is checked against ``Profile.memory.peak``)."""
+    from .analyses.memory import step as _step
+
+    record: dict[str, Any] = {}
+    base_series, base_rounded = _step.Series, getattr(_step, "rounded", None)
+
+    class Recording(base_series):  # type: ignore[misc, valid-type]
+        def __init__(self, n_events: int, lives: Iterable[Any], skip: Iterable[str] = ()) -> None:
+            lives = list(lives)
+            skip = tuple(skip)
+            record["lives"], record["skip"], record["n"] = lives, set(skip), n_events
+            record.pop("raw_for", None)
+            if record.get("raw") is not None and len(record["raw"]) == len(lives):
+                record["raw_for"] = lives
+            super().__init__(n_events, lives, skip)
+
+        def total(self) -> list[int]:
+            out = super().total()
+            record["total"] = out
+            return out
+
+    def rounded(lives: Iterable[Any]) -> Any:
+        lives = list(lives)
+        record["raw"] = lives
+        return base_rounded(lives)  # type: ignore[misc]
+
+    setattr(_step, "Series", Recording)  # noqa: B010 (a module global, put back below)
+    if base_rounded is not None:
+        setattr(_step, "rounded", rounded)  # noqa: B010
+    try:
+        yield record
+    finally:
+        setattr(_step, "Series", base_series)  # noqa: B010
+        if base_rounded is not None:
+            setattr(_step, "rounded", base_rounded)  # noqa: B010
+
+
+def _observe(p: Any, record: Mapping[str, Any]) -> tuple[Observation, int]:
+    """The timeline of one profile as an :class:`Observation`, and the allocator block (1: none)."""
+    if "lives" not in record or "total" not in record:
+        raise NotPolynomial("the memory timeline could not be read back from this netcensus version")
+    lives: list[Any] = record["lives"]
+    skip = record["skip"]
+    block, sizes = 1, [x.size for x in lives]
+    if record.get("raw_for") is lives:
+        from .devices.cuda import MIN_BLOCK, round_block
+
+        raw: list[Any] = record.get("raw") or []
+        if any(round_block(r.size) != x.size or r.born != x.born or r.died != x.died
+               for r, x in zip(raw, lives)):
+            raise NotPolynomial("the memory timeline's rounding could not be read back")
+        block, sizes = MIN_BLOCK, [r.size for r in raw]
+    kept = tuple((size, x.born, x.died) for size, x in zip(sizes, lives) if x.category not in skip)
+    mem = p.memory
+    step = mem.step_peak if mem.step_peak is not None else None
+    return Observation(kept, tuple(record["total"]), step, int(mem.peak)), block
+
+
+@dataclasses.dataclass
+class _Traced:
+    b: int
+    s: int
+    values: dict[str, int]
+    ops: tuple[str, ...]
+    observation: Observation | None
+    block: int
+    labels: list[tuple[str, str]]
+    calls: dict[str, int]
+    problem: str = ""
+
+
+def _specs_at(specs: Sequence[InputSpec], b: int | None, s: int | None) -> list[InputSpec]:
+    out = []
+    for spec in specs:
+        shape = list(spec.shape)
+        if b is not None and shape:
+            shape[0] = b
+        if s is not None and len(shape) > 1:
+            shape[1] = s
+        out.append(dataclasses.replace(spec, shape=tuple(shape)))
+    return out
+
+
+def _trace(model: nn.Module, specs: Sequence[InputSpec], b: int | None, s: int | None,
+           options: Mapping[str, Any]) -> _Traced:
+    with _timeline_capture() as record:
+        p = profile(model, input_size=_specs_at(specs, b, s), **{**options, "depth": None})
+    totals = p.compute.totals
+    values = {"flops": int(p.flops), "forward_flops": int(totals.forward.flops),
+              "backward_flops": int(totals.backward.flops), "params": int(p.total_params),
+              "peak": int(p.memory.peak)}
+    calls: dict[str, int] = {}
+    for row in p.compute.by_op:
+        values["op:" + row.op] = values.get("op:" + row.op, 0) + int(row.figures.flops)
+        calls[row.op] = calls.get(row.op, 0) + int(row.calls)
+    events = p.trace.events if p.trace is not None else ()
+    labels = [("start", "")] + [(e.phase, e.op) for e in events]
+    problem = ""
+    try:
+        observation, block = _observe(p, record)
+    except NotPolynomial as exc:
+        observation, block, problem = None, 1, str(exc)
+    return _Traced(b or 1, s or 1, values, tuple(e.op for e in events), observation, block, labels, calls,
+                   problem)
+
+
+# ---- the model of one configuration -------------------------------------------------------------------
+
+class ScalingModel:
+    """Every quantity of one model and step as a polynomial in b and s (see the module docstring)."""
+
+    def __init__(self, design: Design, traced: Sequence[_Traced]):
+        self.design = design
+        self.traced = list(traced)
+        first = traced[0]
+        for t in traced[1:]:
+            if t.ops != first.ops:
+                at = next((i for i, (x, y) in enumerate(zip(t.ops, first.ops)) if x != y),
+                          min(len(t.ops), len(first.ops)))
+                raise NotPolynomial(f"the op sequence at b={t.b}, s={t.s} differs from b={first.b}, "
+                                    f"s={first.s} from event {at} on ({len(t.ops)} vs {len(first.ops)} "
+                                    "events): the model "
+                                    "branches on the input's size")
+            if set(t.values) != set(first.values):
+                raise NotPolynomial("the ops counted differ between sizes")
+        problems = [t.problem for t in traced if t.problem]
+        if problems:
+            raise NotPolynomial(problems[0])
+        self.notes: list[str] = []
+        self.polys = {k: design.solve([t.values[k] for t in traced]) for k in first.values}
+        self.calls = dict(first.calls)
+        self.labels = first.labels
+        observations = [t.observation for t in traced]
+        self.timeline = TimelineModel(design, observations, first.block, first.labels)  # type: ignore[arg-type]
+
+    def value(self, name: str, b: int, s: int = 1) -> int:
+        v = self.polys[name](b, s)
+        return int(v)
+
+    def peak(self, b: int, s: int = 1) -> int:
+        return self.timeline.peak(b, s)[0]
+
+    def check(self, t: _Traced) -> None:
+        """Raise :class:`NotPolynomial` unless the trace ``t`` equals the polynomials' prediction."""
+        if t.ops != self.traced[0].ops:
+            raise NotPolynomial(f"the op sequence at b={t.b}, s={t.s} differs from the traced sizes': the "
+                                "model "
+                                "branches on the input's size")
+        for name, v in t.values.items():
+            predicted = self.polys[name](t.b, t.s) if name in self.polys else None
+            if name == "peak":
+                predicted = self.peak(t.b, t.s)
+            if predicted != v:
+                said = "nothing" if predicted is None else f"{predicted:,}"
+                raise NotPolynomial(f"at b={t.b}, s={t.s} the traced {name} is {v:,} but the polynomial "
+                                    f"recovered from {len(self.design.points)} sizes gives {said}: the model "
+                                    "is not polynomial in the input's size (padding to a multiple, "
+                                    "a sliding window, or a shape-dependent branch)")
+
+    def formulas(self, points: Sequence[tuple[int, int]] = (),
+                 peaks: Sequence[tuple[int, int]] | None = None) -> Formulas:
+        """The closed forms; the peak's pieces are those at ``points`` (``peaks``: their
+        :meth:`TimelineModel.peaks`, when already computed)."""
+        pieces: dict[int, int] = {}
+        for _, where in (self.timeline.peaks(points) if peaks is None else peaks):
+            pieces[where] = pieces.get(where, 0) + 1
+        peak = tuple(PeakPiece(self.timeline.polynomial(i), *self._label(i), n)
+                     for i, n in sorted(pieces.items(), key=lambda t: -t[1]))
+        terms = []
+        for name, poly in self.polys.items():
+            if name.startswith("op:"):
+                op = name[3:]
+                for mono, c in poly.terms:
+                    if mono != (0, 0):
+                        terms.append(Term(mono, op, c, self.calls.get(op, 0)))
+        terms.sort(key=lambda t: (-(t.monomial[0] + t.monomial[1]), -abs(t.coefficient)))
+        return Formulas(self.polys["flops"], self.polys["forward_flops"], self.polys["backward_flops"],
+                        self.value("params", 1, 1), peak, tuple(terms), self.timeline.block)
+
+    def _label(self, i: int) -> tuple[str, str]:
+        labels = self.timeline.labels
+        return labels[i] if i < len(labels) else ("", "")
+
+
+def _trace_many(model: nn.Module, specs: Sequence[InputSpec], sizes: Iterable[tuple[int | None, int | None]],
+                options: Mapping[str, Any]) -> list[_Traced]:
+    return [_trace(model, specs, b, s, options) for b, s in sizes]
+
+
+def scaling_model(model: nn.Module, input_size: Any, batch: Sequence[int], seq: Sequence[int] | None = None,
+                  *, dtype: Any = None, verify: Sequence[tuple[int, int | None]] = (),
+                  **options: Any) -> ScalingModel:
+    """Trace ``model`` on the grid ``batch x seq`` (``seq`` None: the inputs' dimension 1 is not varied),
+    recover every quantity's polynomial, and check it at each ``verify`` size (NotPolynomial if not)."""
+    specs = input_specs(input_size, dtype)
+    seqs: Sequence[int | None] = list(seq) if seq else [None]
+    traced = _trace_many(model, specs, [(b, s) for b in batch for s in seqs], options)
+    design = grid(list(batch), [s or 1 for s in seqs])
+    result = ScalingModel(design, traced)
+    for b, s in verify:
+        result.check(_trace(model, specs, b, s if seq else None, options))
+    return result
+
+
+# ---- sweeps --------------------------------------------------------------------------------------------
+
+def _design_axis(values: Sequence[int], degree: int) -> list[int]:
+    """``degree + 1`` sizes starting at the smallest value, one apart (unaligned on purpose: a model that
+    pads to a multiple then shows as not polynomial)."""
+    lo = min(values)
+    return [lo + k for k in range(degree + 1)] if len(set(values)) > 1 else [lo]
+
+
+def sweep(model: nn.Module, batch: Sequence[int], seq: Sequence[int] | None = None, *,
+          input_size: Any, dtype: Any = None, budget: str | int | None = None, exact: bool = False,
+          name: str | None = None, config: Sequence[tuple[str, str]] = (), **options: Any) -> SweepResult:
+    """Peak memory, FLOPs and parameters at every point of ``batch x seq``.
+
+    The model is traced at a 2 x 3 grid of sizes from the smallest point up (batch ``b0, b0 + 1``, sequence
+    ``s0, s0 + 1, s0 + 2``), every quantity's polynomial recovered and checked on a trace at the largest
+    point; the other points are evaluated (``method "polynomial"``). Size 1 often takes other kernels
+    (a reshape that is a view at batch 1 copies at batch 2): when the op sequence at 1 differs, the points
+    at 1 get their own polynomials (3 more traces and one more check). When the model is not polynomial,
+    or ``exact`` is set, every point is traced (``method "traced"``, ``reason`` says why).
+    ``options`` are :func:`netcensus.profile`'s.
+    """
+    started = time.perf_counter()
+    batch = _positive(batch, "batch")
+    seqs = _positive(seq, "seq") if seq else []
+    cap = parse_bytes(budget) if budget is not None else None
+    specs = input_specs(input_size, dtype)
+    if seqs and not any(len(s.shape) > 1 for s in specs):
+        raise SpecError("no input has a dimension 1 to vary as the sequence",
+                        fix="drop seq, or give inputs with a sequence dimension")
+    seq_axis: list[int | None] = [*seqs] if seqs else [None]
+    points: list[tuple[int, int | None]] = [(b, s) for b in batch for s in seq_axis]
+    label = name or type(model).__name__
+    train = bool(options.get("train"))
+    cache: dict[tuple[int, int | None], _Traced] = {}
+
+    def get(b: int, s: int | None) -> _Traced:
+        if (b, s) not in cache:
+            cache[(b, s)] = _trace(model, specs, b, s, options)
+        return cache[(b, s)]
+
+    reason = "exact=True: every point traced" if exact else ""
+    if not exact:
+        try:
+            families = _families(points, get)
+        except NotPolynomial as exc:
+            reason = f"not polynomial: traced every point ({exc})"
+        else:
+            out, design, verified = [], [], []
+            peaks_of = []
+            for members, sm, checked in families:
+                design += [p for p in sm.design.points if p not in design]
+                verified += checked
+                at = [(b, s or 1) for b, s in members]
+                peaks = sm.timeline.peaks(at)
+                peaks_of.append(peaks)
+                flops, params = sm.polys["flops"], sm.polys["params"]
+                for (b, s), (peak, _) in zip(members, peaks):
+                    out.append(_point(b, s, peak, int(flops(b, s or 1)), int(params(b, s or 1)), cap, config,
+                                      (b, s) in cache))
+            k = max(range(len(families)), key=lambda i: len(families[i][0]))
+            main = families[k]
+            notes = tuple(n for f in families for n in f[1].notes) + (() if len(families) == 1 else (
+                f"{len(families)} families of sizes with their own polynomials (size 1 takes other kernels); "
+                "the formulas are those of the largest family",))
+            order = {p: i for i, p in enumerate(points)}
+            out.sort(key=lambda x: order[(x.batch, x.seq)])
+            return SweepResult(label, tuple(out), cap, "polynomial", "", len(cache), tuple(design),
+                               tuple(verified),
+                               main[1].formulas([(b, s or 1) for b, s in main[0]], peaks_of[k]), train,
+                               time.perf_counter() - started, notes)
+    out = []
+    for b, s in points:
+        t = get(b, s)
+        out.append(_point(b, s, t.values["peak"], t.values["flops"], t.values["params"], cap, config, True))
+    return SweepResult(label, tuple(out), cap, "traced", reason, len(cache), (), (), None, train,
+                       time.perf_counter() - started)
+
+
+def _families(points: Sequence[tuple[int, int | None]], get: Callable[[int, int | None], _Traced]
+              ) -> list[tuple[list[tuple[int, int | None]], ScalingModel, list[tuple[int, int]]]]:
+    """The polynomial models covering ``points``, each checked at its largest point not traced for its
+    design: one for all points, or (when size 1 runs other ops) one per (batch == 1, seq == 1) group."""
+    try:
+        return [_family(points, get)]
+    except NotPolynomial as exc:
+        if not exc.args[0].startswith("the op sequence") or not any(b == 1 or s == 1 for b, s in points):
+            raise
+    groups: dict[tuple[bool, bool], list[tuple[int, int | None]]] = {}
+    for b, s in points:
+        groups.setdefault((b == 1, s == 1), []).append((b, s))
+    return [_family(members, get) for members in groups.values()]
+
+
+def _family(points: Sequence[tuple[int, int | None]], get: Callable[[int, int | None], _Traced]
+            ) -> tuple[list[tuple[int, int | None]], ScalingModel, list[tuple[int, int]]]:
+    batches = sorted({b for b, _ in points})
+    seqs = sorted({s for _, s in points if s is not None})
+    bd = _design_axis(batches, 1)
+    sd: list[int | None] = list(_design_axis(seqs, 2)) if seqs else [None]
+    traced = [get(b, s) for b in bd for s in sd]
+    sm = ScalingModel(grid(bd, [s or 1 for s in sd]), traced)
+    design = {(b, s) for b in bd for s in sd}
+    rest = sorted((p for p in points if p not in design), key=lambda p: (p[0] * (p[1] or 1), p), reverse=True)
+    checked: list[tuple[int, int]] = []
+    for b, s in rest[:3]:  # the largest point; the next ones when a trace there fails (on meta only)
+        try:
+            t = get(b, s)
+        except TraceError as exc:
+            reason = "it needs tensor values" if "real tensor values" in str(exc) else type(exc).__name__
+            sm.notes.append(f"b={b}, s={s} cannot be traced on meta tensors ({reason}); its figures are the "
+                            "polynomials', checked at a smaller size")
+            continue
+        sm.check(t)
+        checked.append((b, s or 1))
+        break
+    else:
+        if rest:
+            raise NotPolynomial("no point above the traced sizes could be traced to check the polynomials")
+    return list(points), sm, checked
+
+
+def _point(b: int, s: int | None, peak: int, flops: int, params: int, cap: int | None,
+           config: Sequence[tuple[str, str]], traced: bool) -> SweepPoint:
+    return SweepPoint(b, s, peak, flops, params, None if cap is None else peak <= cap, tuple(config), traced)
+
+
+def _positive(values: Sequence[int] | None, what: str) -> list[int]:
+    out = sorted({int(v) for v in (values or ())})
+    if not out or out[0] < 1:
+        raise SpecError(f"{what} sizes must be positive integers, got {values!r}",
+                        fix=f"give {what} sizes such as 1,2,4,8")
+    return out
+
+
+# ---- fit -----------------------------------------------------------------------------------------------
+
+def fit(model: nn.Module, budget: str | int, input_size: Any, dtype: Any = None, *, along: str = "batch",
+        multiple: int = 1, limit: int = 1 << 20, **options: Any) -> ScalingFit:
+    """The largest batch (``along="batch"``) or sequence length (``"seq"``), a multiple of ``multiple``,
+    whose peak fits ``budget``: answered from the peak's polynomials (3 traces: the inputs' size along
+    the axis and the next two), then confirmed by a trace at the answer and one at the next multiple. A
+    confirmation that disagrees (the model is not polynomial) falls back to the re-tracing search, on
+    multiples of ``multiple`` too; ``method`` and ``reason`` say which answered. The peak is assumed not
+    to decrease as the size grows (as the re-tracing search assumes)."""
+    started = time.perf_counter()
+    if along not in ("batch", "seq"):
+        raise SpecError(f"along must be 'batch' or 'seq', got {along!r}")
+    if multiple < 1:
+        raise SpecError(f"multiple must be >= 1, got {multiple}")
+    cap = parse_bytes(budget)
+    specs = input_specs(input_size, dtype)
+    dim = 0 if along == "batch" else 1
+    have = [s.shape[dim] for s in specs if len(s.shape) > dim]
+    if not have:
+        raise SpecError(f"no input has a dimension {dim} to vary along {along!r}",
+                        fix="give inputs with a batch (and sequence) dimension")
+    start = max(1, min(have))
+    traced_log: list[tuple[int, int]] = []
+
+    made: dict[int, _Traced] = {}
+
+    def trace_at(n: int) -> _Traced:
+        if n not in made:
+            made[n] = _trace(model, specs, n if dim == 0 else None, n if dim == 1 else None, options)
+            traced_log.append((n, made[n].values["peak"]))
+        return made[n]
+
+    start = max(start, 2)  # size 1 often runs other kernels (a reshape that is a view only at 1)
+    sizes = [start, start + 1, start + 2]
+    reason = ""
+    try:
+        traced = [trace_at(n) for n in sizes]
+        for t in traced:  # the varied size sits in the b slot for batch, the s slot for seq
+            t.b, t.s = (t.b, 1) if dim == 0 else (1, t.s)
+        design = grid(sizes, [1]) if dim == 0 else grid([1], sizes)
+        sm = ScalingModel(design, traced)
+    except NotPolynomial as exc:
+        reason = str(exc)
+        sm = None
+
+    def model_peak(n: int) -> int:
+        assert sm is not None
+        return sm.peak(n, 1) if dim == 0 else sm.peak(1, n)
+
+    if sm is not None:
+        found = search_fit(lambda k: model_peak(k * multiple), cap, limit=max(1, limit // multiple))
+        value = found.value * multiple
+        checks = [value, value + multiple] if value else [multiple]
+        notes: list[str] = []
+        confirmed = True
+        for n in checks:
+            t = trace_at(n)
+            if (t.values["peak"] <= cap) != (n == value):
+                confirmed = False
+                try:
+                    sm.check(t)
+                except NotPolynomial as exc:
+                    reason = str(exc)
+                else:
+                    reason = f"the peak at {n} does not {'fit' if n == value else 'exceed the budget'}"
+                break
+            try:
+                sm.check(t)
+            except NotPolynomial as exc:  # the answer stands (the traces confirm it), the formula does not
+                notes.append(f"the polynomial differs from the trace at {n} ({exc}); the answer is the "
+                             "traces'")
+        if confirmed:
+            peak = made[value].values["peak"] if value else None
+            at = (value or multiple, 1) if dim == 0 else (1, value or multiple)
+            formula = None if notes else sm.timeline.polynomial(sm.timeline.peak(*at)[1])
+            return ScalingFit(value, peak, cap, along, multiple, "polynomial",
+                              tuple(traced_log), tuple((k * multiple, p) for k, p in found.tries), "",
+                              found.limited, formula, time.perf_counter() - started, tuple(notes))
+    # not polynomial: the re-tracing search, on multiples
+    cache = {n: p for n, p in traced_log}
+
+    def traced_peak(k: int) -> int:
+        n = k * multiple
+        if n not in cache:
+            cache[n] = trace_at(n).values["peak"]
+        return cache[n]
+
+    found = search_fit(traced_peak, cap, limit=max(1, limit // multiple))
+    return ScalingFit(found.value * multiple, found.peak, cap, along, multiple, "re-traced",
+                      tuple(traced_log),
+                      tuple((k * multiple, p) for k, p in found.tries), f"not polynomial: {reason}",
+                      found.limited, None, time.perf_counter() - started)
+
+
+# ---- grids of configurations -------------------------------------------------------------------------
+
+def sweep_grid(job: Callable[[tuple[tuple[str, str], ...]], SweepResult],
+               configs: Sequence[Sequence[tuple[str, str]]], *, jobs: int = 1,
+               executor: Executor | None = None) -> list[SweepResult]:
+    """Run ``job(config)`` for every configuration (``(name, value)`` pairs), in order: in this process
+    when ``jobs`` is 1, else in a pool of ``jobs`` processes, or on ``executor`` (any
+    :class:`concurrent.futures.Executor`: a Dask ``Client.get_executor()``, Ray's ``RayExecutor``...).
+    ``job`` must be picklable (a module-level function) for a pool."""
+    todo = [tuple(c) for c in configs]
+    if executor is not None:
+        return list(executor.map(job, todo))
+    if jobs <= 1 or len(todo) <= 1:
+        return [job(c) for c in todo]
+    # spawn, not fork: a forked child of a process that has run torch can hang on its thread pools' locks
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context) as pool:
+        return list(pool.map(job, todo))
+
+
+def dask_client(address: str) -> Any:
+    """A ``distributed.Client`` of the Dask cluster whose scheduler is at ``address`` (``tcp://host:8786``);
+    ``client.get_executor()`` is a :class:`concurrent.futures.Executor` for :func:`sweep_grid`. Close
+    the client when done (``with dask_client(...) as client``). Needs ``pip install "dask[distributed]"``."""
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise SpecError("a Dask cluster needs the distributed package, which is not installed",
+                        fix='pip install "dask[distributed]"') from exc
+    return Client(address)
