@@ -1,95 +1,48 @@
 """``netcensus diff A B``: two profiles side by side, layer by layer, and their totals.
 
-Layers are matched by path first; the rest by type, in order (the k-th unmatched Linear of A with the
-k-th unmatched Linear of B); what is left is only in A (``-``) or only in B (``+``). A matched row whose
-type, output shapes, parameters, FLOPs or bytes saved for backward differ is changed (``~``). Rows are
-in tree order (a layer never called sits under its parent, as in the table), and runs of identical
-blocks collapse as in the table (``h.0-11 x12``: figures per block) when they are identical on both
-sides. Figures: parameters (the subtree's), FLOPs, and, for training traces, the bytes the layer saves
-for backward (its own memory; the live peak is left out of the rows: it counts everything alive on the
-device, so it moves with any change, and is in the totals); differences are ``B - A``.
+The rows (:mod:`.diff_rows`): layers matched by path first, the rest by type in order; what is left is
+only in A (``-``) or only in B (``+``); a matched row whose type, output shapes, parameters, FLOPs or bytes
+saved for backward differ is changed (``~``); tree order, runs of identical blocks collapsed as in the
+table (``h.0-11 x12``: figures per block) when they are identical on both sides. Figures: parameters (the
+subtree's), FLOPs, and, for training traces, the bytes the layer saves for backward (its own memory; the
+live peak is left out of the rows: it counts everything alive on the device, so it moves with any change,
+and is in the totals); differences are ``B - A``. This module renders them as text
+(:func:`render_diff`, :func:`totals_table`) and as JSON data (:func:`diff_dict`).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..units import exact, nbytes, ratio, si, signed, signed_bytes, signed_si
 from .columns import Column
+from .diff_rows import (
+    CHANGED,
+    GROUP,
+    LAYER,
+    ONLY_A,
+    ONLY_B,
+    SAME,
+    TOTAL,
+    DiffRow,
+    Pair,
+    collapsed_rows,
+    diff_rows,
+    match_layers,
+    tree_order,
+)
 from .style import PLAIN, Style
 from .table import DEFAULT_WIDTH, clip, fit_widths, wrap
 
 if TYPE_CHECKING:
     from ..results.profile import LayerRow, Profile
 
-SAME, CHANGED, ONLY_A, ONLY_B = " ", "~", "-", "+"
-
-
-@dataclass(frozen=True)
-class Pair:
-    a: LayerRow | None
-    b: LayerRow | None
-    matched_by: str
-    """``path``, ``type`` (same type, in order), or ``""`` when the row is on one side only."""
-
-    @property
-    def mark(self) -> str:
-        if self.a is None:
-            return ONLY_B
-        if self.b is None:
-            return ONLY_A
-        a, b = self.a, self.b
-        same = (a.type == b.type and a.params == b.params and a.own_params == b.own_params
-                and a.flops == b.flops and a.macs == b.macs and a.saved_bytes == b.saved_bytes
-                and [tuple(s) for s in a.output_shapes] == [tuple(s) for s in b.output_shapes])
-        return SAME if same else CHANGED
-
-    @property
-    def depth(self) -> int:
-        return min(r.depth for r in (self.a, self.b) if r is not None)
-
-
-def match_layers(a: list[LayerRow], b: list[LayerRow]) -> list[Pair]:
-    """Pairs in A's order, each B-only row placed after the pair of the B row before it."""
-    b_paths = {r.path: r for r in b}
-    pair_of_a: dict[int, Pair] = {}
-    used_b: set[str] = set()
-    for i, r in enumerate(a):
-        other = b_paths.get(r.path)
-        if other is not None:
-            pair_of_a[i] = Pair(r, other, "path")
-            used_b.add(r.path)
-    left_b: dict[str, list[LayerRow]] = defaultdict(list)
-    for r in b:
-        if r.path not in used_b:
-            left_b[r.type].append(r)
-    for i, r in enumerate(a):
-        if i in pair_of_a:
-            continue
-        candidates = left_b.get(r.type)
-        if candidates:
-            other = candidates.pop(0)
-            pair_of_a[i] = Pair(r, other, "type")
-            used_b.add(other.path)
-        else:
-            pair_of_a[i] = Pair(r, None, "")
-    pairs = [pair_of_a[i] for i in range(len(a))]
-    b_position = {p.b.path: k for k, p in enumerate(pairs) if p.b is not None}
-    inserts: dict[int, list[Pair]] = defaultdict(list)
-    last = -1
-    for r in b:
-        if r.path in used_b:
-            last = b_position[r.path]
-        else:
-            inserts[last].append(Pair(None, r, ""))
-    out = list(inserts.get(-1, []))
-    for k, p in enumerate(pairs):
-        out.append(p)
-        out.extend(inserts.get(k, []))
-    return out
+__all__ = [
+    "CHANGED", "GROUP", "LAYER", "ONLY_A", "ONLY_B", "SAME", "TOTAL", "TOTALS", "DiffRow", "Pair",
+    "collapsed_rows", "diff_dict", "diff_rows", "match_layers", "render_diff", "totals_table", "tree_order",
+]
 
 
 TotalFn = Callable[["Profile"], "int | None"]
@@ -145,159 +98,6 @@ def _shape_text(a: LayerRow | None, b: LayerRow | None) -> str:
     if b is None or ta == tb:
         return ta
     return f"{ta} -> {tb}"
-
-
-def tree_order(pairs: list[Pair]) -> list[Pair]:
-    """``pairs`` with every pair under its parent (the pair holding the longest present prefix of its
-    path, on its own side), children in their first order: a layer never called comes under its parent,
-    not at the end."""
-    index: dict[tuple[str, str], Pair] = {}
-    for p in pairs:
-        if p.a is not None:
-            index.setdefault(("a", p.a.path), p)
-        if p.b is not None:
-            index.setdefault(("b", p.b.path), p)
-    kids: dict[int, list[Pair]] = defaultdict(list)
-    roots: list[Pair] = []
-    for p in pairs:
-        side, own = ("a", p.a.path) if p.a is not None else ("b", p.b.path)  # type: ignore[union-attr]
-        parent = None
-        if own:
-            parts = own.split(".")
-            for k in range(len(parts) - 1, -1, -1):
-                parent = index.get((side, ".".join(parts[:k])))
-                if parent is not None and parent is not p:
-                    break
-                parent = None
-        (kids[id(parent)] if parent is not None else roots).append(p)
-    out: list[Pair] = []
-
-    def visit(p: Pair) -> None:
-        out.append(p)
-        for c in kids[id(p)]:
-            visit(c)
-
-    for r in roots:
-        visit(r)
-    return out
-
-
-def diff_rows(a: Profile, b: Profile, depth: int | None = None, changed_only: bool = False) -> list[Pair]:
-    """Every matched pair, in tree order, down to ``depth`` (None: every level)."""
-    pairs = tree_order(match_layers(a.layers, b.layers))
-    if depth is not None:
-        pairs = [p for p in pairs if p.depth <= depth]
-    if changed_only:
-        pairs = [p for p in pairs if p.mark != SAME]
-    return pairs
-
-
-LAYER, GROUP, TOTAL = "layer", "group", "total"
-
-
-@dataclass(frozen=True)
-class DiffRow:
-    """One row as shown: a pair, a run of identical blocks (``kind`` group: figures per block), or a
-    run's total."""
-
-    kind: str
-    pairs: tuple[Pair, ...]
-    """The pair this row shows in every block it stands for (one for a plain row)."""
-    name: str
-    depth: int
-
-    @property
-    def pair(self) -> Pair:
-        return self.pairs[0]
-
-    @property
-    def mark(self) -> str:
-        return self.pair.mark
-
-
-def _path(p: Pair) -> str:
-    return p.a.path if p.a is not None else p.b.path  # type: ignore[union-attr]
-
-
-def _relative(path: str, base: str) -> str:
-    return path[len(base) + 1:] if base else path
-
-
-def _row_sig(r: LayerRow | None) -> tuple[Any, ...] | None:
-    if r is None:
-        return None
-    return (r.type, r.params, r.own_params, r.calls, r.not_called, tuple(tuple(s) for s in r.input_shapes),
-            tuple(tuple(s) for s in r.output_shapes), r.macs, r.flops)
-
-
-def collapsed_rows(a: Profile, b: Profile, depth: int | None = None, changed_only: bool = False,
-                   expand: bool = False) -> list[DiffRow]:
-    """The rows of the diff table: pairs in tree order, consecutive identical blocks (same numbered
-    path on both sides, identical subtrees on each side and the same marks) collapsed unless ``expand``."""
-    ordered = tree_order(match_layers(a.layers, b.layers))
-    kids: dict[int, list[Pair]] = defaultdict(list)
-    stack: list[Pair] = []
-    top: list[Pair] = []
-    for p in ordered:
-        while stack and stack[-1].depth >= p.depth:
-            stack.pop()
-        (kids[id(stack[-1])] if stack else top).append(p)
-        stack.append(p)
-
-    def sig(p: Pair) -> tuple[Any, ...]:
-        pa, pb = (p.a.path if p.a else ""), (p.b.path if p.b else "")
-        return (p.mark, _row_sig(p.a), _row_sig(p.b),
-                tuple((_relative(c.a.path, pa) if c.a else None, _relative(c.b.path, pb) if c.b else None,
-                       sig(c)) for c in kids[id(p)]))
-
-    def number(p: Pair) -> tuple[str, int] | None:
-        if p.a is not None and p.b is not None and p.a.path != p.b.path:
-            return None
-        head, _, last = _path(p).rpartition(".")
-        return (head, int(last)) if last.isdigit() else None
-
-    def runs(children: list[Pair]) -> list[list[Pair]]:
-        out: list[list[Pair]] = []
-        for c in children:
-            if out and not expand:
-                prev = out[-1][-1]
-                x, y = number(prev), number(c)
-                if x is not None and y is not None and x[0] == y[0] and y[1] == x[1] + 1 \
-                        and sig(prev) == sig(c):
-                    out[-1].append(c)
-                    continue
-            out.append([c])
-        return out
-
-    rows: list[DiffRow] = []
-
-    def emit(blocks: list[Pair], name: str, kind: str, base_new: str, base_old: str) -> None:
-        rows.append(DiffRow(kind, tuple(blocks), name, blocks[0].depth))
-        first = blocks[0]
-        groups = [[c] for c in kids[id(first)]] if len(blocks) > 1 else runs(kids[id(first)])
-        for run in groups:
-            if len(run) == 1:
-                k = kids[id(first)].index(run[0])
-                same = [kids[id(bl)][k] for bl in blocks]
-                path = _path(run[0])
-                shown = base_new + path[len(base_old):] if base_old and path.startswith(base_old) else None
-                emit(same, shown or "", LAYER, base_new, base_old)
-            else:
-                head, lo = number(run[0])  # type: ignore[misc]
-                new = f"{head}.{lo}-{lo + len(run) - 1}"
-                emit(run, f"{new} x{len(run)}", GROUP, new, _path(run[0]))
-                rows.append(DiffRow(TOTAL, tuple(run), f"= {new} total", run[0].depth))
-
-    for p in top:
-        emit([p], "", LAYER, "", "")
-    out = [r for r in rows if depth is None or r.depth <= depth]
-    if changed_only:
-        def run(r: DiffRow) -> tuple[int, ...]:
-            return tuple(id(p) for p in r.pairs)
-
-        changed_groups = {run(r) for r in out if r.kind == GROUP and r.mark != SAME}
-        out = [r for r in out if (r.mark != SAME if r.kind != TOTAL else run(r) in changed_groups)]
-    return out
 
 
 def _name(r: DiffRow, a_model: str, b_model: str) -> str:
@@ -357,59 +157,17 @@ def render_diff(a: Profile, b: Profile, *, depth: int | None = None, changed_onl
     la, lb = labels
     rows = collapsed_rows(a, b, depth, changed_only, expand)
     memory = any(r.saved_bytes for p in (a, b) for r in p.layers)
-    cols = [_col("mark", "", 1001, False), _col("name", "Layer", 1000, False),
-            _col("type", "Type", 40, False, 10), _col("output", "Output shape", 30, False, 14),
-            _col("pa", f"Params {la}", 84, True), _col("pb", f"Params {lb}", 85, True),
-            _col("dp", "dParams", 95, True),
-            _col("fa", f"FLOPs {la}", 79, True), _col("fb", f"FLOPs {lb}", 80, True),
-            _col("df", "dFLOPs", 90, True)]
-    if memory:
-        cols += [_col("sa", f"Saved {la}", 69, True), _col("sb", f"Saved {lb}", 70, True),
-                 _col("ds", "dSaved", 75, True)]
-    body: list[list[str]] = []
-    for r in rows:
-        ra, rb = r.pair.a, r.pair.b
-        if r.kind == TOTAL:
-            typ, shape = "", ""
-        elif ra is not None and rb is not None and ra.type != rb.type:
-            typ, shape = f"{ra.type} -> {rb.type}", _shape_text(ra, rb)
-        else:
-            typ, shape = (ra or rb).type, _shape_text(ra, rb)  # type: ignore[union-attr]
-        cells = [r.mark if r.kind != TOTAL else " ", _name(r, a.model, b.model), typ, shape]
-        cells += _cells(r, "params", exact, signed) + _cells(r, "flops", si, signed_si)
-        if memory:
-            cells += _cells(r, "saved_bytes", nbytes, signed_bytes)
-        body.append(cells)
+    cols = _columns(la, lb, memory)
+    body = [_row_cells(r, a, b, memory) for r in rows]
     headers = [c.header for c in cols]
     natural = [max([len(h)] + [len(row[i]) for row in body]) for i, h in enumerate(headers)]
     limit = width or DEFAULT_WIDTH
     widths, dropped = fit_widths(cols, natural, limit, clip_name=width is not None)
-    keep = [i for i in range(len(cols)) if i not in dropped]
-    deltas = {i for i, c in enumerate(cols) if c.key in ("dp", "df", "ds")}
-
-    def line(cells: list[str], mark: str | None) -> str:
-        out = []
-        for i in keep:
-            c = clip(cells[i], widths[i])
-            t = c.rjust(widths[i]) if cols[i].right else c.ljust(widths[i])
-            if mark == CHANGED and i in deltas and c not in ("", "0"):
-                t = style.yellow(t)
-            out.append(t)
-        text = "  ".join(out).rstrip()
-        if mark == ONLY_A:
-            return style.red(text)
-        if mark == ONLY_B:
-            return style.green(text)
-        return text
-
-    def title(label: str, p: Profile) -> str:
-        return f"{label}: {p.model} | input {p.inputs} | {p.mode} mode" + (", train" if p.train else "")
-
-    rule = sum(widths[i] for i in keep) + 2 * (len(keep) - 1)
-    lines = [style.bold(t) for t in wrap(title(la, a), limit) + wrap(title(lb, b), limit)]
-    lines += [style.bold(line(headers, None)), "-" * rule]
-    lines.extend(line(cells, r.mark if r.kind != TOTAL else None) for cells, r in zip(body, rows))
-    lines.append("=" * rule)
+    table = _Lines(cols, widths, [i for i in range(len(cols)) if i not in dropped], style)
+    lines = [style.bold(t) for t in wrap(_title(la, a), limit) + wrap(_title(lb, b), limit)]
+    lines += [style.bold(table.line(headers, None)), "-" * table.rule]
+    lines.extend(table.line(cells, r.mark if r.kind != TOTAL else None) for cells, r in zip(body, rows))
+    lines.append("=" * table.rule)
     notes = []
     if dropped:
         notes.append(f"(left out to fit {limit} characters: {', '.join(cols[i].header for i in dropped)}; "
@@ -421,14 +179,82 @@ def render_diff(a: Profile, b: Profile, *, depth: int | None = None, changed_onl
                      "'= ... total' rows sum them.")
     lines += [t for n in notes for t in wrap(n, limit)]
     lines.extend(totals_table(a, b, labels, style, width=limit))
+    lines += wrap(_legend(a, b, la, lb, memory), limit)
+    return "\n".join(lines)
+
+
+def _columns(la: str, lb: str, memory: bool) -> list[Column]:
+    """The diff table's columns; the saved-bytes ones only when ``memory``."""
+    cols = [_col("mark", "", 1001, False), _col("name", "Layer", 1000, False),
+            _col("type", "Type", 40, False, 10), _col("output", "Output shape", 30, False, 14),
+            _col("pa", f"Params {la}", 84, True), _col("pb", f"Params {lb}", 85, True),
+            _col("dp", "dParams", 95, True),
+            _col("fa", f"FLOPs {la}", 79, True), _col("fb", f"FLOPs {lb}", 80, True),
+            _col("df", "dFLOPs", 90, True)]
+    if memory:
+        cols += [_col("sa", f"Saved {la}", 69, True), _col("sb", f"Saved {lb}", 70, True),
+                 _col("ds", "dSaved", 75, True)]
+    return cols
+
+
+def _row_cells(r: DiffRow, a: Profile, b: Profile, memory: bool) -> list[str]:
+    """The text of every column of one row."""
+    ra, rb = r.pair.a, r.pair.b
+    if r.kind == TOTAL:
+        typ, shape = "", ""
+    elif ra is not None and rb is not None and ra.type != rb.type:
+        typ, shape = f"{ra.type} -> {rb.type}", _shape_text(ra, rb)
+    else:
+        typ, shape = (ra or rb).type, _shape_text(ra, rb)  # type: ignore[union-attr]
+    cells = [r.mark if r.kind != TOTAL else " ", _name(r, a.model, b.model), typ, shape]
+    cells += _cells(r, "params", exact, signed) + _cells(r, "flops", si, signed_si)
+    if memory:
+        cells += _cells(r, "saved_bytes", nbytes, signed_bytes)
+    return cells
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """Lines of the diff table: the ``keep`` columns at their ``widths``, coloured by mark."""
+
+    cols: list[Column]
+    widths: list[int]
+    keep: list[int]
+    style: Style
+
+    @property
+    def rule(self) -> int:
+        return sum(self.widths[i] for i in self.keep) + 2 * (len(self.keep) - 1)
+
+    def line(self, cells: list[str], mark: str | None) -> str:
+        deltas = {i for i, c in enumerate(self.cols) if c.key in ("dp", "df", "ds")}
+        out = []
+        for i in self.keep:
+            c = clip(cells[i], self.widths[i])
+            t = c.rjust(self.widths[i]) if self.cols[i].right else c.ljust(self.widths[i])
+            if mark == CHANGED and i in deltas and c not in ("", "0"):
+                t = self.style.yellow(t)
+            out.append(t)
+        text = "  ".join(out).rstrip()
+        if mark == ONLY_A:
+            return self.style.red(text)
+        if mark == ONLY_B:
+            return self.style.green(text)
+        return text
+
+
+def _title(label: str, p: Profile) -> str:
+    return f"{label}: {p.model} | input {p.inputs} | {p.mode} mode" + (", train" if p.train else "")
+
+
+def _legend(a: Profile, b: Profile, la: str, lb: str, memory: bool) -> str:
+    """How many layers are the same, changed, or on one side only; how they were matched."""
     counts = {m: sum(1 for p in match_layers(a.layers, b.layers) if p.mark == m)
               for m in (SAME, CHANGED, ONLY_A, ONLY_B)}
-    legend = (f"Layers: {counts[SAME]} same, {counts[CHANGED]} changed (~), {counts[ONLY_A]} only in {la} "
-              "(-), "
-              f"{counts[ONLY_B]} only in {lb} (+); matched by path, then by type in order. Differences are "
-              f"{lb} - {la}" + ("; Saved: bytes the layer saves for backward." if memory else "."))
-    lines += wrap(legend, limit)
-    return "\n".join(lines)
+    return (f"Layers: {counts[SAME]} same, {counts[CHANGED]} changed (~), {counts[ONLY_A]} only in {la} "
+            "(-), "
+            f"{counts[ONLY_B]} only in {lb} (+); matched by path, then by type in order. Differences are "
+            f"{lb} - {la}" + ("; Saved: bytes the layer saves for backward." if memory else "."))
 
 
 def _d(x: int | None, y: int | None, fmt: Callable[[int], str]) -> str:

@@ -36,6 +36,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -119,12 +120,35 @@ def trace_model(
         paths.setdefault(id(m), name)
         modules.setdefault(id(m), m)
     tracer = Tracer(paths, modules, expand)
+    stand_ins = _stand_ins(model, tracer, device, dtype)
+    run = _Run(model, tracer, device, train, stand_ins,
+               convert_input(args, device, dtype), convert_input(kwargs, device, dtype))
+    if device == "meta":
+        tracer.values = KnownValues()
+        for name, given, new in paired_inputs(args, kwargs, run.call_args, run.call_kwargs):
+            tracer.values.seed_input(given, new, name)
+    with ExitStack() as stack, restored_state(model):
+        model.train(mode == "train")
+        _enter_tracing(stack, tracer, device, train, contexts)
+        run.forward_backward(on_output)
+        result = run.result()
+    return result
 
-    # stand-ins, one per distinct tensor object (tied weights stay tied)
+
+@dataclass
+class _StandIns:
+    """The tensors that replace the model's parameters and buffers for the trace, by name, and the
+    trace's storage ids of the parameters and buffers."""
+
+    replace: dict[str, torch.Tensor]
+    param_storages: dict[str, int]
+    buffer_storages: dict[str, int]
+
+
+def _stand_ins(model: nn.Module, tracer: Tracer, device: str, dtype: torch.dtype | None) -> _StandIns:
+    """Stand-ins, one per distinct tensor object (tied weights stay tied)."""
     stand_ins: dict[int, torch.Tensor] = {}
-    replace: dict[str, torch.Tensor] = {}
-    param_storages: dict[str, int] = {}
-    buffer_storages: dict[str, int] = {}
+    out = _StandIns({}, {}, {})
     # One entry per (module object, attribute): a submodule registered under two names must be swapped
     # once, or functional_call's restore of the second name would put back the stand-in.
     slots: set[tuple[int, str]] = set()
@@ -139,80 +163,85 @@ def trace_model(
             new = stand_ins.get(id(t))
             if new is None:
                 new = stand_ins[id(t)] = stand_in(t, device, kind == "param", dtype)
-                storages = param_storages if kind == "param" else buffer_storages
+                storages = out.param_storages if kind == "param" else out.buffer_storages
                 storages[name] = tracer.storage_id(new)
-            replace[name] = new
-    call_args = convert_input(args, device, dtype)
-    call_kwargs = convert_input(kwargs, device, dtype)
-    input_storages = tuple(tracer.storage_id(t) for t in tensors_in((call_args, call_kwargs)))
+            out.replace[name] = new
+    return out
+
+
+def _enter_tracing(stack: ExitStack, tracer: Tracer, device: str, train: bool,
+                   contexts: Sequence[Callable[[], AbstractContextManager[Any]]]) -> None:
+    """Enter, on ``stack``, everything the trace runs under: the module hooks, a deeper recursion limit,
+    the meta device, grad mode, the caller's contexts, the saved-tensor hooks, the region watcher and the
+    op recorder; then start recording."""
+    handles = [
+        nn_module.register_module_forward_pre_hook(tracer.pre_hook),
+        nn_module.register_module_forward_hook(tracer.post_hook, with_kwargs=True, always_call=True),
+    ]
+    def remove_hooks() -> None:
+        for h in handles:
+            h.remove()
+
+    stack.callback(remove_hooks)
+    # The hooks add a Python frame per level of module nesting and the recorder some per op: give a
+    # deeply nested model (which runs within Python's limit without us) that headroom, for this call.
+    nesting = max((p.count(".") + 1 for p in tracer.paths.values() if p), default=0)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 2 * nesting + 300)
+    stack.callback(sys.setrecursionlimit, limit)
+    outer_modes = torch._C._len_torch_function_stack()
     if device == "meta":
-        tracer.values = KnownValues()
-        for name, given, new in paired_inputs(args, kwargs, call_args, call_kwargs):
-            tracer.values.seed_input(given, new, name)
+        stack.enter_context(torch.device("meta"))
+    stack.enter_context(torch.set_grad_enabled(train))
+    folded = _enter_contexts(stack, contexts)
+    if train:
+        stack.enter_context(torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t))
+    stack.enter_context(Watcher(tracer, folded))
+    tracer.function_modes = _get_current_function_mode_stack()[outer_modes:]
+    if device == "meta" and torch._C._len_torch_dispatch_stack() == 0:
+        # a dispatch mode of the caller's would see empty_strided where the kernel ran
+        tracer.kernels = {}
+    stack.enter_context(Recorder(tracer))
+    stack.callback(setattr, tracer, "alive", False)
+    tracer.recording = True
 
-    def fail(exc: BaseException, phase: str) -> TraceFailure:
-        where = tracer.failed_call
-        mod = None
-        if where is not None:
-            for m_id, p in paths.items():
-                if p == where.path:
-                    mod = modules[m_id]
-                    break
-        partial = tracer.result(device=device, train=train, param_storages=param_storages,
-                                buffer_storages=buffer_storages, input_storages=input_storages)
-        return TraceFailure(exc, where.path if where else None, where.type if where else None,
-                            str(tracer.current_op) if tracer.current_op is not None else None,
-                            partial, mod, phase)
 
-    with ExitStack() as stack, restored_state(model):
-        model.train(mode == "train")
-        handles = [
-            nn_module.register_module_forward_pre_hook(tracer.pre_hook),
-            nn_module.register_module_forward_hook(tracer.post_hook, with_kwargs=True, always_call=True),
-        ]
-        def remove_hooks() -> None:
-            for h in handles:
-                h.remove()
+def _enter_contexts(stack: ExitStack, contexts: Sequence[Callable[[], AbstractContextManager[Any]]]) -> Any:
+    """Enter the caller's contexts; return the last one instead when the watcher can stand in for it
+    (see regions.foldable), else None."""
+    folded: Any = None
+    for i, factory in enumerate(contexts):
+        context = factory()
+        if i == len(contexts) - 1 and foldable(context):
+            folded = context
+        else:
+            stack.enter_context(context)
+    return folded
 
-        stack.callback(remove_hooks)
-        # The hooks add a Python frame per level of module nesting and the recorder some per op: give a
-        # deeply nested model (which runs within Python's limit without us) that headroom, for this call.
-        nesting = max((p.count(".") + 1 for p in paths.values() if p), default=0)
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(limit + 2 * nesting + 300)
-        stack.callback(sys.setrecursionlimit, limit)
-        outer_modes = torch._C._len_torch_function_stack()
-        if device == "meta":
-            stack.enter_context(torch.device("meta"))
-        stack.enter_context(torch.set_grad_enabled(train))
-        folded: Any = None  # the last context, when the watcher can stand in for it (see regions.foldable)
-        for i, factory in enumerate(contexts):
-            context = factory()
-            if i == len(contexts) - 1 and foldable(context):
-                folded = context
-            else:
-                stack.enter_context(context)
-        if train:
-            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t))
-        stack.enter_context(Watcher(tracer, folded))
-        tracer.function_modes = _get_current_function_mode_stack()[outer_modes:]
-        if device == "meta" and torch._C._len_torch_dispatch_stack() == 0:
-            # a dispatch mode of the caller's would see empty_strided where the kernel ran
-            tracer.kernels = {}
-        stack.enter_context(Recorder(tracer))
-        stack.callback(setattr, tracer, "alive", False)
-        tracer.recording = True
+
+class _Run:
+    """One forward (and backward) of the model with its stand-ins in place, and what it recorded."""
+
+    def __init__(self, model: nn.Module, tracer: Tracer, device: str, train: bool, stand_ins: _StandIns,
+                 call_args: Any, call_kwargs: Any):
+        self.model, self.tracer, self.device, self.train = model, tracer, device, train
+        self.stand_ins, self.call_args, self.call_kwargs = stand_ins, call_args, call_kwargs
+        self.input_storages = tuple(tracer.storage_id(t) for t in tensors_in((call_args, call_kwargs)))
+
+    def forward_backward(self, on_output: Callable[[Any], None] | None) -> None:
+        """Run the forward, then the backward when training; a failure raises :class:`TraceFailure`."""
+        tracer = self.tracer
         # The stand-ins stay in place through the backward too: a checkpointed block (torch.utils.checkpoint,
         # transformers' gradient checkpointing) runs its forward again during backward, and must find them.
-        with _reparametrize_module(model, replace, tie_weights=False, strict=False):
+        with _reparametrize_module(self.model, self.stand_ins.replace, tie_weights=False, strict=False):
             try:
-                output = model(*call_args, **call_kwargs)
+                output = self.model(*self.call_args, **self.call_kwargs)
             except Exception as exc:
                 tracer.recording = False
-                raise fail(exc, "forward") from exc
+                raise self.failure(exc, "forward") from exc
             if on_output is not None:
                 on_output(output)
-            if train:
+            if self.train:
                 roots = _backward_roots(output)
                 if roots:
                     tracer.recording = False
@@ -222,10 +251,29 @@ def trace_model(
                         torch.autograd.backward(roots, seeds)
                     except Exception as exc:
                         tracer.recording = False
-                        raise fail(exc, "backward") from exc
+                        raise self.failure(exc, "backward") from exc
         tracer.recording = False
         tracer.alive = False  # what the forward returned is the caller's: it does not die in the step
         del output
-        result = tracer.result(device=device, train=train, param_storages=param_storages,
-                               buffer_storages=buffer_storages, input_storages=input_storages)
-    return result
+
+    def result(self) -> Trace:
+        """The trace recorded so far."""
+        return self.tracer.result(device=self.device, train=self.train,
+                                  param_storages=self.stand_ins.param_storages,
+                                  buffer_storages=self.stand_ins.buffer_storages,
+                                  input_storages=self.input_storages)
+
+    def failure(self, exc: BaseException, phase: str) -> TraceFailure:
+        """``exc`` raised in ``phase``, with where it happened and the partial trace."""
+        tracer = self.tracer
+        where = tracer.failed_call
+        mod = None
+        if where is not None:
+            for m_id, p in tracer.paths.items():
+                if p == where.path:
+                    mod = tracer.modules[m_id]
+                    break
+        partial = self.result()
+        return TraceFailure(exc, where.path if where else None, where.type if where else None,
+                            str(tracer.current_op) if tracer.current_op is not None else None,
+                            partial, mod, phase)

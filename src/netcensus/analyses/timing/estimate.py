@@ -1,8 +1,9 @@
 """``estimate_time``: one step's time on a named GPU, from the trace, the compute census and the device.
 
-The walk over the trace events that sends each op to its kernel (:mod:`.kernels`, :mod:`.attention`),
-adds the optimizer step (:mod:`.optimizer`), times the kernels on the roofline (:mod:`.model`) and
-compares the GPU total with the host that issues the ops. The package docstring has the model.
+The walk over the trace events that sends each op to its kernel (:mod:`.walk`, with :mod:`.kernels` and
+:mod:`.attention`), adds the optimizer step (:mod:`.optimizer`), times the kernels on the roofline
+(:mod:`.model`) and compares the GPU total with the host that issues the ops. The package docstring has
+the model.
 """
 
 from __future__ import annotations
@@ -15,22 +16,10 @@ from ...events import TensorMeta, Trace
 from ...options import OptimizerSpec, Precision
 from ...results.compute import ComputeResult
 from ...results.timing import COMPUTE, LAUNCH, MEMORY, TimeConstants, TimeResult
-from .attention import fused_core, fused_region, unwatched_attention
-from .kernels import (
-    FILLS,
-    NO_KERNEL,
-    RNN_TYPES,
-    collect_tensors,
-    first_float,
-    is_core,
-    is_misaligned,
-    mixed_dtypes,
-    norm_rereads,
-    op_base,
-    read_bytes,
-)
+from .kernels import collect_tensors
 from .model import DEFAULT_CONSTANTS, Accumulator, Model, layer_rows
 from .optimizer import optimizer_kernels
+from .walk import EventWalk
 
 
 def estimate_time(
@@ -57,187 +46,106 @@ def estimate_time(
     m = Model(device, constants)
     acc = Accumulator()
     assumptions: list[str] = []
-    notes: list[str] = []
-
-    event_flops: dict[int, int] = {}
-    region_items: dict[tuple[int, str], Any] = {}
-    for item in compute.items:
-        if item.status == "region" and item.region is not None:
-            region_items[(item.region, item.phase)] = item
-        elif item.event is not None:
-            event_flops[item.event] = item.causal.flops
-
-    rnn_paths = {c.path for c in trace.calls if c.type in RNN_TYPES}
-    rnn_calls = sum(1 for c in trace.calls if c.type in RNN_TYPES)
-    masks: set[int] = set()
-    region_seen: set[tuple[int, str]] = set()
-    host_ops = 0
-    host_views = 0
-    misaligned = 0
-
-    fused_cores = unwatched_attention(trace, event_flops, precision)
-    if fused_cores:
-        assumptions.append(
-            f"{len({k for k in fused_cores.values()})} attention core(s) traced on the math path "
-            f"outside a watched call (nn.MultiheadAttention's scaled_dot_product_attention) run "
-            f"as one fused kernel per phase, as on CUDA"
-        )
-    cores_seen: set[int] = set()
-    for ev in trace.events:
-        base = op_base(ev.op)
-        core_key = fused_cores.get(ev.index)
-        if core_key is not None:
-            if id(core_key) not in cores_seen:
-                cores_seen.add(id(core_key))
-                host_ops += 1
-                fused_core(m, acc, core_key)
-            continue
-        if ev.region is not None and (ev.region, ev.phase) in region_items:
-            key = (ev.region, ev.phase)
-            if key not in region_seen:
-                region_seen.add(key)
-                host_ops += 1
-                fused_region(m, acc, trace, region_items[key], ev.phase, precision)
-            continue
-        inputs = ev.inputs
-        if ev.module in rnn_paths:
-            flops = event_flops.get(ev.index, 0)
-            if base in ("mm", "addmm", "bmm", "baddbmm", "addmv", "mv", "matmul", "linear"):
-                unit = m.matmul_unit(first_float(inputs), cudnn=True)
-                nbytes = sum(read_bytes(t) for t in inputs) + sum(t.nbytes for t in ev.outputs)
-                acc.add(
-                    "cudnn_rnn (gemm)",
-                    ev.module,
-                    ev.phase,
-                    "rnn",
-                    unit,
-                    1,
-                    flops,
-                    nbytes,
-                    m.times(flops, nbytes, unit, True, 1),
-                )
-            elif flops:
-                acc.add(
-                    "cudnn_rnn (fused gates)",
-                    ev.module,
-                    ev.phase,
-                    "rnn",
-                    "fp32",
-                    0,
-                    flops,
-                    0,
-                    (0.0, 0.0, 0.0),
-                )
-            continue
-        if (
-            base in NO_KERNEL
-            or base == "bernoulli_"
-            or (base == "div_" and inputs and inputs[0].storage in masks)
-        ):
-            if base == "bernoulli_":
-                masks.update(t.storage for t in ev.outputs)
-                host_ops += 1
-            else:
-                host_views += 1
-            continue
-        in_storages = {t.storage for t in inputs}
-        if (
-            not base.endswith("_")
-            and ev.outputs
-            and all(t.storage in in_storages for t in ev.outputs)
-            and base not in ("clone", "copy", "_to_copy", "contiguous")
-        ):
-            host_views += 1  # an op returning views of its inputs
-            continue
-        if not ev.outputs and not inputs:
-            continue
-        host_ops += 1
-        flops = event_flops.get(ev.index, 0)
-        nbytes = sum(t.numel if t.storage in masks else read_bytes(t) for t in inputs)
-        nbytes += sum(t.nbytes for t in ev.outputs)
-        core = is_core(compute, ev)
-        kernels = max(1, sum(1 for t in ev.outputs if t.numel)) if base == "convolution_backward" else 1
-        if core:
-            conv = "convolution" in base or base.startswith("cudnn")
-            attention = "attention" in base or "flash" in base
-            unit = m.matmul_unit(first_float(inputs), cudnn=conv)
-            kind = "conv" if conv else "attention" if attention else "matmul"
-            if attention and unit == "tf32":
-                unit = "fp32"
-            rate_kind = kind
-            if kind == "matmul" and unit not in ("fp32", "fp64") and is_misaligned(inputs, ev.outputs):
-                rate_kind = "misaligned"
-                misaligned += 1
-            acc.add(
-                ev.op,
-                ev.module,
-                ev.phase,
-                kind,
-                unit,
-                kernels,
-                flops,
-                nbytes,
-                m.times(flops, nbytes, unit, True, kernels, rate_kind),
-            )
-        else:
-            kind = (
-                "fill"
-                if base in FILLS
-                else "copy"
-                if base in ("clone", "copy_", "_to_copy", "cat", "stack", "contiguous", "copy")
-                else "elementwise"
-            )
-            norm = "norm" in base
-            if norm:
-                kind = "norm"
-                nbytes += norm_rereads(ev, base)
-            times = m.times(flops, nbytes, "fp32", False, kernels, "elementwise", norm)
-            if norm and "batch_norm" in base and mixed_dtypes(inputs):
-                # autocast: a bf16/fp16 input with float32 weights runs ATen's native batch norm, not cuDNN's
-                times = (
-                    times[0],
-                    nbytes / (device.bandwidth * constants.mixed_batch_norm_efficiency),
-                    times[2],
-                )
-            acc.add(ev.op, ev.module, ev.phase, kind, "fp32", kernels, flops, nbytes, times)
-    host_ops += 2 * rnn_calls if trace.train else rnn_calls
-    if rnn_paths:
-        assumptions.append(
-            "nn.LSTM/GRU/RNN run as cuDNN's RNN: each of its matmuls a kernel on TF32 tensor cores "
-            "(cuDNN's default for float32), the gate arithmetic fused into them"
-        )
-
-    opt_host = 0
-    opt_s = 0.0
+    walk = EventWalk(trace, compute, m, acc, precision)
+    walk.run(assumptions)
+    opt_host, opt_s = 0, 0.0
     if trace.train and optimizer is not None:
         opt_host, opt_s = optimizer_kernels(m, acc, optimizer, params, precision, assumptions)
-        host_ops += opt_host
+    result = _result(trace, compute, m, acc, precision, walk, opt_host, opt_s, assumptions, samples, tokens)
+    return result.with_measured(measured_step) if measured_step else result
 
+
+def _result(trace: Trace, compute: ComputeResult, m: Model, acc: Accumulator, precision: Precision,
+            walk: EventWalk, opt_host: int, opt_s: float, assumptions: list[str], samples: int | None,
+            tokens: int | None) -> TimeResult:
+    """The step: the GPU's kernels against the host's ops, what bounds it, its throughput and MFU."""
+    device, constants = m.gpu, m.c
+    host_ops = walk.host_ops + opt_host
     ops = acc.result()
     gpu_s = sum(o.time_s for o in ops)
-    module_calls = len(trace.calls)
     host_s = (
         host_ops * constants.host_op_s
-        + host_views * constants.host_view_s
-        + module_calls * constants.host_module_s
+        + walk.host_views * constants.host_view_s
+        + len(trace.calls) * constants.host_module_s
     )
     step_s = max(gpu_s, host_s)
+    bound_s, bound = _bound(acc, gpu_s, host_s)
+    mfu_unit, mfu_peak = _mfu_peak(m, precision)
+    s, tk = _batch(trace)
+    samples = samples if samples is not None else s
+    tokens = tokens if tokens is not None else tk
+    notes = _closing_assumptions(device, compute, walk, mfu_unit, mfu_peak, assumptions)
+    flops = compute.totals.total.flops
+    return TimeResult(
+        gpu=device.name,
+        device=device.to_dict(),
+        precision=precision.value,
+        step_s=step_s,
+        gpu_s=gpu_s,
+        host_s=host_s,
+        optimizer_s=opt_s,
+        bound=bound,
+        bound_s=bound_s,
+        flops=flops,
+        bytes=sum(o.bytes for o in ops),
+        kernels=sum(o.kernels for o in ops),
+        host_ops=host_ops + walk.host_views,
+        layers=layer_rows(ops, gpu_s),
+        ops=tuple(sorted(ops, key=lambda o: -o.time_s)),
+        samples=samples,
+        tokens=tokens,
+        samples_per_s=samples / step_s if samples and step_s else None,
+        tokens_per_s=tokens / step_s if tokens and step_s else None,
+        mfu=flops / (step_s * mfu_peak) if step_s and mfu_peak else 0.0,
+        mfu_unit=mfu_unit,
+        mfu_peak=mfu_peak,
+        constants=constants,
+        assumptions=tuple(assumptions),
+        notes=tuple(notes),
+    )
+
+
+def _closing_assumptions(device: DeviceSpec, compute: ComputeResult, walk: EventWalk, mfu_unit: str,
+                         mfu_peak: float, assumptions: list[str]) -> list[str]:
+    """Add the device's and the misaligned matmuls' assumptions to ``assumptions``; return the notes."""
+    assumptions += _device_assumptions(device, mfu_unit, mfu_peak)
+    if walk.misaligned:
+        assumptions.append(
+            f"{walk.misaligned} matmul call(s) have a dimension whose size in bytes is not a multiple "
+            f"of 16: timed at misaligned_efficiency of the tensor-core peak"
+        )
+    notes: list[str] = []
+    if compute.coverage.unsupported:
+        notes.append(
+            f"{compute.coverage.unsupported} op call(s) have no FLOP formula: timed by their bytes only"
+        )
+    return notes
+
+
+def _bound(acc: Accumulator, gpu_s: float, host_s: float) -> tuple[dict[str, float], str]:
+    """Seconds of the GPU's kernels by what bounds them, and what bounds the step: the host when it is
+    slower than the GPU, else the bound with the most time."""
     bound_s = {COMPUTE: 0.0, MEMORY: 0.0, LAUNCH: 0.0}
     for row in acc.rows.values():
         for b, t in row[8].items():
             bound_s[b] += t
     bound = LAUNCH if host_s > gpu_s else max(bound_s, key=lambda b: bound_s[b])
+    return bound_s, bound
 
-    layers = layer_rows(ops, gpu_s)
-    flops = compute.totals.total.flops
+
+def _mfu_peak(m: Model, precision: Precision) -> tuple[str, float]:
+    """The unit of the precision's matmuls and its peak FLOP/s, the denominator of MFU."""
+    device = m.gpu
     mfu_unit = m.matmul_unit(precision.compute_dtype, cudnn=False)
     mfu_peak = (
         (device.fp32_matmul or device.peak["fp32"]) if mfu_unit == "fp32" else device.peak.get(mfu_unit, 0.0)
     )
-    s, tk = _batch(trace)
-    samples = samples if samples is not None else s
-    tokens = tokens if tokens is not None else tk
-    assumptions += [
+    return mfu_unit, mfu_peak
+
+
+def _device_assumptions(device: DeviceSpec, mfu_unit: str, mfu_peak: float) -> list[str]:
+    """The device's figures, PyTorch's TF32 defaults, the eager step, the host and MFU."""
+    return [
         f"{device.name}: dense peaks "
         f"{', '.join(f'{k} {v / 1e12:g}' for k, v in device.peak.items())} TFLOP/s, "
         f"{device.bandwidth / 1e12:g} TB/s",
@@ -251,43 +159,6 @@ def estimate_time(
         f"MFU = model FLOPs (the compute census, dense, optimizer excluded) / (step time x {mfu_unit} peak "
         f"{mfu_peak / 1e12:g} TFLOP/s)",
     ]
-    if misaligned:
-        assumptions.append(
-            f"{misaligned} matmul call(s) have a dimension whose size in bytes is not a multiple "
-            f"of 16: timed at misaligned_efficiency of the tensor-core peak"
-        )
-    if compute.coverage.unsupported:
-        notes.append(
-            f"{compute.coverage.unsupported} op call(s) have no FLOP formula: timed by their bytes only"
-        )
-    result = TimeResult(
-        gpu=device.name,
-        device=device.to_dict(),
-        precision=precision.value,
-        step_s=step_s,
-        gpu_s=gpu_s,
-        host_s=host_s,
-        optimizer_s=opt_s,
-        bound=bound,
-        bound_s=bound_s,
-        flops=flops,
-        bytes=sum(o.bytes for o in ops),
-        kernels=sum(o.kernels for o in ops),
-        host_ops=host_ops + host_views,
-        layers=layers,
-        ops=tuple(sorted(ops, key=lambda o: -o.time_s)),
-        samples=samples,
-        tokens=tokens,
-        samples_per_s=samples / step_s if samples and step_s else None,
-        tokens_per_s=tokens / step_s if tokens and step_s else None,
-        mfu=flops / (step_s * mfu_peak) if step_s and mfu_peak else 0.0,
-        mfu_unit=mfu_unit,
-        mfu_peak=mfu_peak,
-        constants=constants,
-        assumptions=tuple(assumptions),
-        notes=tuple(notes),
-    )
-    return result.with_measured(measured_step) if measured_step else result
 
 
 def _batch(trace: Trace) -> tuple[int | None, int | None]:
