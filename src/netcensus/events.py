@@ -175,3 +175,21 @@ class Trace:
     """Module calls run during backward: the model checkpoints itself (torch.utils.checkpoint,
     transformers' gradient checkpointing) and these are its recomputations, recorded as backward ops of
     those modules (they are not in ``calls``)."""
+
+
+def tensor_metas(structure: Any) -> list[TensorMeta]:
+    """The TensorMetas in a recorded structure (tuples, lists, dicts), in order."""
+    found: list[TensorMeta] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, TensorMeta):
+            found.append(v)
+        elif isinstance(v, (tuple, list)):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            for x in v.values():
+                walk(x)
+
+    walk(structure)
+    return found

@@ -25,9 +25,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
+from ..events import BACKWARD, FORWARD, Trace
 from ..ops import COUNTED, UNSUPPORTED, ZERO, FormulaError, OpCost, evaluate, evaluate_region
 from ..results.compute import ComputeFigures, ComputeResult, CostItem, Coverage, Figures, ModuleCompute, OpRow
-from ..events import BACKWARD, FORWARD, Trace
 
 REGION = "region"
 VIA_REGION = "via_region"

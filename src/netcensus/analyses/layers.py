@@ -12,29 +12,12 @@ from typing import Any
 from torch import nn
 
 from .. import formulas
+from ..events import ModuleCall, TensorMeta, Trace, tensor_metas
 from ..results.compute import ComputeResult
 from ..results.memory import MemoryResult
 from ..results.profile import LayerRow
 from ..units import exact, shape
-from ..events import ModuleCall, TensorMeta, Trace
 from .params import ParamCensus
-
-
-def tensor_metas(structure: Any) -> list[TensorMeta]:
-    found: list[TensorMeta] = []
-
-    def walk(v: Any) -> None:
-        if isinstance(v, TensorMeta):
-            found.append(v)
-        elif isinstance(v, (tuple, list)):
-            for x in v:
-                walk(x)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-
-    walk(structure)
-    return found
 
 
 def structure_text(structure: Any) -> str:
@@ -101,8 +84,8 @@ def build_layers(model: nn.Module, trace: Trace, params: ParamCensus, compute: C
             in_metas, in_text, out_metas, out_text = [], "", [], ""
         out_shapes = [m.shape for m in out_metas]
         n_calls = calls.get(path, 0)
-        formula, explain, row_warnings = _check(
-            module, mp, n_calls, out_shapes, tuple(tuple(m.shape) for m in tensor_metas(call.inputs)) if call else ())
+        positional = tuple(tuple(m.shape) for m in tensor_metas(call.inputs)) if call else ()
+        formula, explain, row_warnings = _check(module, mp, n_calls, out_shapes, positional)
         not_called = call is None and _has_forward(module)
         if not_called and mp.tensors and _read_by_parent(mp, trace, read):
             not_called = False  # its weights were used directly, e.g. MultiheadAttention's out_proj
@@ -117,7 +100,8 @@ def build_layers(model: nn.Module, trace: Trace, params: ParamCensus, compute: C
             calls=n_calls, input_shapes=[m.shape for m in in_metas], output_shapes=out_shapes,
             params=mp.total, own_params=mp.own, trainable_params=mp.total_trainable,
             input_text=in_text, output_text=out_text, describe=formulas.describe(module),
-            formula=formula, explain=explain, warnings=row_warnings, buffers=mp.buffers, not_called=not_called,
+            formula=formula, explain=explain, warnings=row_warnings, buffers=mp.buffers,
+            not_called=not_called,
             macs=figures.total.macs if figures else 0, flops=figures.total.flops if figures else 0,
             core_macs=figures.total.core_macs if figures else 0,
             forward_flops=figures.forward.flops if figures else 0,

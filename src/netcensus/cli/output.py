@@ -10,8 +10,7 @@ import os
 import shutil
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ..errors import NetcensusError, SpecError
 from ..report.render import format_for_path, render

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from ..dtypes import ALIASES, dtype_name
 from ..errors import SpecError

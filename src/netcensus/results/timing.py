@@ -9,6 +9,7 @@ cost, or for the step: the host, which cannot issue the kernels as fast as the G
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -227,24 +228,18 @@ def rollup(layers: tuple[LayerTime, ...], depth: int | None) -> tuple[LayerTime,
             row.path if row.path.startswith("(") else ".".join(row.path.split(".")[:depth]) if depth else ""
         )
         groups.setdefault(path, []).append(row)
-    out = []
-    for path, rows in groups.items():
-        by_bound: dict[str, float] = {}
-        for r in rows:
-            by_bound[r.bound] = by_bound.get(r.bound, 0.0) + r.time_s
-        out.append(
-            LayerTime(
-                path,
-                sum(r.kernels for r in rows),
-                sum(r.flops for r in rows),
-                sum(r.bytes for r in rows),
-                sum(r.compute_s for r in rows),
-                sum(r.memory_s for r in rows),
-                sum(r.overhead_s for r in rows),
-                sum(r.time_s for r in rows),
-                sum(r.share for r in rows),
-                max(by_bound, key=lambda b: by_bound[b]),
-            )
-        )
+    out = [summed(path, rows, sum(r.share for r in rows)) for path, rows in groups.items()]
     out.sort(key=lambda r: -r.time_s)
     return tuple(out)
+
+
+def summed(path: str, rows: Sequence[OpTime | LayerTime], share: float) -> LayerTime:
+    """One row for ``path`` adding up ``rows`` (ops of one module, or layers rolled up); its bound is the
+    bound holding most of their time."""
+    by_bound: dict[str, float] = {}
+    for r in rows:
+        by_bound[r.bound] = by_bound.get(r.bound, 0.0) + r.time_s
+    return LayerTime(path, sum(r.kernels for r in rows), sum(r.flops for r in rows),
+                     sum(r.bytes for r in rows), sum(r.compute_s for r in rows),
+                     sum(r.memory_s for r in rows), sum(r.overhead_s for r in rows),
+                     sum(r.time_s for r in rows), share, max(by_bound, key=lambda b: by_bound[b]))

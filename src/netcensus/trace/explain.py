@@ -12,27 +12,9 @@ from torch import nn
 
 from .. import formulas
 from ..errors import InputError, TraceError
-from ..events import TensorMeta
+from ..events import tensor_metas
 from ..units import shape
 from .tracer import TraceFailure
-
-
-def _tensor_metas(structure: object) -> list[TensorMeta]:
-    found: list[TensorMeta] = []
-
-    def walk(v: object) -> None:
-        if isinstance(v, TensorMeta):
-            found.append(v)
-        elif isinstance(v, (tuple, list)):
-            for x in v:
-                walk(x)
-        elif isinstance(v, dict):
-            for x in v.values():
-                walk(x)
-
-    walk(structure)
-    return found
-
 
 _DATA_DEPENDENT = ("item()", "data-dependent", "nonzero", "cannot be called on meta", "meta tensor",
                    "cannot copy out of meta", "is not implemented for meta", "on the meta device",
@@ -56,7 +38,7 @@ def explain_failure(failure: TraceFailure, model_name: str, described: str, mode
         failed = [c for c in failure.partial.calls if c.failed and c.path == failure.module_path]
         call = failed[-1] if failed else None
         if call is not None:
-            metas = _tensor_metas(call.inputs)
+            metas = tensor_metas(call.inputs)
             shapes = tuple(tuple(m.shape) for m in metas)
             reason = formulas.diagnose(failure.module, shapes)
             if reason:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...devices import DeviceSpec
-from ...results.timing import COMPUTE, LAUNCH, MEMORY, LayerTime, OpTime, TimeConstants
+from ...results.timing import COMPUTE, LAUNCH, MEMORY, LayerTime, OpTime, TimeConstants, summed
 
 DEFAULT_CONSTANTS = TimeConstants()
 
@@ -141,25 +141,7 @@ def layer_rows(ops: list[OpTime], gpu_s: float) -> tuple[LayerTime, ...]:
     groups: dict[str, list[OpTime]] = {}
     for o in ops:
         groups.setdefault(o.module, []).append(o)
-    out = []
-    for path, rows in groups.items():
-        by: dict[str, float] = {}
-        for r in rows:
-            by[r.bound] = by.get(r.bound, 0.0) + r.time_s
-        t = sum(r.time_s for r in rows)
-        out.append(
-            LayerTime(
-                path,
-                sum(r.kernels for r in rows),
-                sum(r.flops for r in rows),
-                sum(r.bytes for r in rows),
-                sum(r.compute_s for r in rows),
-                sum(r.memory_s for r in rows),
-                sum(r.overhead_s for r in rows),
-                t,
-                t / gpu_s if gpu_s else 0.0,
-                max(by, key=lambda b: by[b]),
-            )
-        )
+    out = [summed(path, rows, sum(r.time_s for r in rows) / gpu_s if gpu_s else 0.0)
+           for path, rows in groups.items()]
     out.sort(key=lambda r: -r.time_s)
     return tuple(out)
