@@ -20,17 +20,17 @@ that size (``Profile.flops``, ``Profile.memory.peak``, ``Profile.total_params``)
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import multiprocessing
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any
 
 from torch import nn
 
 from .analyses.memory import fit as search_fit
+from .analyses.memory.timeline import MemoryTimeline, observe_timelines
 from .analyses.scaling import Design, NotPolynomial, Observation, TimelineModel, grid
 from .api import profile
 from .errors import SpecError, TraceError
@@ -45,66 +45,21 @@ SCALARS = ("flops", "forward_flops", "backward_flops", "params")
 
 # ---- one trace ---------------------------------------------------------------------------------------
 
-@contextlib.contextmanager
-def _timeline_capture() -> Iterator[dict[str, Any]]:
-    """Read back the memory analysis' timeline of the next profile: the storages' lives (unrounded sizes)
-    and the live bytes at every point. The analysis does not publish them, so its ``Series`` and
-    ``rounded`` are wrapped for the call (the result is checked against ``Profile.memory.peak``)."""
-    from .analyses.memory import step as _step
-
-    record: dict[str, Any] = {}
-    base_series, base_rounded = _step.Series, getattr(_step, "rounded", None)
-
-    class Recording(base_series):  # type: ignore[misc, valid-type]
-        def __init__(self, n_events: int, lives: Iterable[Any], skip: Iterable[str] = ()) -> None:
-            lives = list(lives)
-            skip = tuple(skip)
-            record["lives"], record["skip"], record["n"] = lives, set(skip), n_events
-            record.pop("raw_for", None)
-            if record.get("raw") is not None and len(record["raw"]) == len(lives):
-                record["raw_for"] = lives
-            super().__init__(n_events, lives, skip)
-
-        def total(self) -> list[int]:
-            out = super().total()
-            record["total"] = out
-            return out
-
-    def rounded(lives: Iterable[Any]) -> Any:
-        lives = list(lives)
-        record["raw"] = lives
-        return base_rounded(lives)  # type: ignore[misc]
-
-    setattr(_step, "Series", Recording)  # noqa: B010 (a module global, put back below)
-    if base_rounded is not None:
-        setattr(_step, "rounded", rounded)  # noqa: B010
-    try:
-        yield record
-    finally:
-        setattr(_step, "Series", base_series)  # noqa: B010
-        if base_rounded is not None:
-            setattr(_step, "rounded", base_rounded)  # noqa: B010
-
-
-def _observe(p: Any, record: Mapping[str, Any]) -> tuple[Observation, int]:
+def _observe(p: Any, seen: Sequence[MemoryTimeline]) -> tuple[Observation, int]:
     """The timeline of one profile as an :class:`Observation`, and the allocator block (1: none)."""
-    if "lives" not in record or "total" not in record:
-        raise NotPolynomial("the memory timeline could not be read back from this netcensus version")
-    lives: list[Any] = record["lives"]
-    skip = record["skip"]
-    block, sizes = 1, [x.size for x in lives]
-    if record.get("raw_for") is lives:
-        from .devices.cuda import MIN_BLOCK, round_block
+    if len(seen) != 1:
+        raise NotPolynomial(f"the profile ran {len(seen)} memory analyses, not one")
+    timeline = seen[0]
+    block, sizes = 1, [x.size for x in timeline.lives]
+    if timeline.raw_sizes is not None:  # CUDA: the rounding is modelled exactly, per storage
+        from .devices.cuda import MIN_BLOCK
 
-        raw: list[Any] = record.get("raw") or []
-        if any(round_block(r.size) != x.size or r.born != x.born or r.died != x.died
-               for r, x in zip(raw, lives)):
-            raise NotPolynomial("the memory timeline's rounding could not be read back")
-        block, sizes = MIN_BLOCK, [r.size for r in raw]
-    kept = tuple((size, x.born, x.died) for size, x in zip(sizes, lives) if x.category not in skip)
+        block, sizes = MIN_BLOCK, list(timeline.raw_sizes)
+    kept = tuple((size, x.born, x.died) for size, x in zip(sizes, timeline.lives)
+                 if x.category not in timeline.skip)
     mem = p.memory
     step = mem.step_peak if mem.step_peak is not None else None
-    return Observation(kept, tuple(record["total"]), step, int(mem.peak)), block
+    return Observation(kept, timeline.total, step, int(mem.peak)), block
 
 
 @dataclasses.dataclass
@@ -134,7 +89,7 @@ def _specs_at(specs: Sequence[InputSpec], b: int | None, s: int | None) -> list[
 
 def _trace(model: nn.Module, specs: Sequence[InputSpec], b: int | None, s: int | None,
            options: Mapping[str, Any]) -> _Traced:
-    with _timeline_capture() as record:
+    with observe_timelines() as seen:
         p = profile(model, input_size=_specs_at(specs, b, s), **{**options, "depth": None})
     totals = p.compute.totals
     values = {"flops": int(p.flops), "forward_flops": int(totals.forward.flops),
@@ -148,7 +103,7 @@ def _trace(model: nn.Module, specs: Sequence[InputSpec], b: int | None, s: int |
     labels = [("start", "")] + [(e.phase, e.op) for e in events]
     problem = ""
     try:
-        observation, block = _observe(p, record)
+        observation, block = _observe(p, seen)
     except NotPolynomial as exc:
         observation, block, problem = None, 1, str(exc)
     return _Traced(b or 1, s or 1, values, tuple(e.op for e in events), observation, block, labels, calls,

@@ -43,7 +43,7 @@ from .optimizer import OptimizerState, optimizer_state
 from .params import ParamInfo, distinct_bytes
 from .precision import check_precision, deepspeed_states, framework_precision
 from .sharding import ModelStates, model_states, per_device
-from .timeline import Life, Series, alive_at_end, lifetimes
+from .timeline import SKIP, Life, MemoryTimeline, Series, alive_at_end, lifetimes, notify, observed
 
 __all__ = ["analyze_memory"]
 
@@ -77,7 +77,12 @@ def analyze_memory(
     states = _model_states(step)
     timeline = _timeline(step, states, module_flops)
     peaks = _peaks(step, states, timeline)
+    if observed():
+        notify(MemoryTimeline(step.n, tuple(timeline.lives), timeline.raw_sizes, frozenset(SKIP),
+                              tuple(peaks.total), peaks.step_peak))
     return _result(step, states, timeline, peaks, measured)
+
+
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,8 @@ class _Timeline:
     lives: list[Life]
     effect: CheckpointEffect | None
     ws: Workspaces | None
+    raw_sizes: tuple[int, ...] | None = None
+    """The lives' sizes before the allocator's rounding (CUDA)."""
     rounding: int = 0
     rnn_lines: list[str] = field(default_factory=list)
     gathered: int = 0
@@ -171,13 +178,13 @@ def _checkpointed(step: _Step, module_flops: Mapping[str, int] | None) -> _Timel
     """The trace's storage lifetimes, with activation checkpointing applied when there is a backward."""
     trace, n = step.trace, step.n
     lives = lifetimes(trace)
-    series = Series(n, lives.values(), skip=("weights", "buffers"))
+    series = Series(n, lives.values(), skip=SKIP)
     effect: CheckpointEffect | None = None
     life_list: list[Life] = list(lives.values())
     if step.ckpt is not None:
         if step.training:
             life_list, effect = apply_checkpointing(trace, lives, step.ckpt, series.total(), module_flops)
-            series = Series(n, life_list, skip=("weights", "buffers"))
+            series = Series(n, life_list, skip=SKIP)
         else:
             step.notes.append("checkpointing changes nothing without backward")
     return _Timeline(series, life_list, effect, None)
@@ -188,8 +195,9 @@ def _on_cuda(step: _Step, states: _States, timeline: _Timeline) -> None:
     ws = timeline.ws = workspaces(step.trace)
     w_div, _, o_div = step.sharding.divisors()
     timeline.lives, timeline.rnn_lines = cudnn_rnn(step.trace, timeline.lives, step.params, step.training)
+    timeline.raw_sizes = tuple(life.size for life in timeline.lives)
     timeline.lives = rounded(timeline.lives)
-    series = timeline.series = Series(step.n, timeline.lives, skip=("weights", "buffers"))
+    series = timeline.series = Series(step.n, timeline.lives, skip=SKIP)
     timeline.rounding = rounding(step.params, states.opt, w_div, o_div, step.training)
     series.add_constant("rounding", timeline.rounding)
     series.add_constant("workspaces", ws.cublas_bytes)

@@ -29,7 +29,9 @@ Categories (each storage has exactly one):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from itertools import accumulate
 from operator import add
@@ -230,3 +232,49 @@ def alive_between(lives: Iterable[Life], index: int) -> dict[str, int]:
         if life.born < index < life.died:
             out[life.category] = out.get(life.category, 0) + life.size
     return out
+
+
+SKIP = ("weights", "buffers")
+"""Categories of lives the timeline leaves out (the model states are added as constants instead)."""
+
+
+@dataclass(frozen=True)
+class MemoryTimeline:
+    """What one memory analysis computed over the trace, for callers that model it further (the
+    scaling sweep): the storages' lives as analysed (allocator-rounded on CUDA), their sizes before
+    rounding (None on CPU, where nothing is rounded), the categories left out of the lives' sum, the
+    live bytes after each event (model states and workspaces included; index 0 is the start), and the
+    optimizer step's peak (training)."""
+
+    n_events: int
+    lives: tuple[Life, ...]
+    raw_sizes: tuple[int, ...] | None
+    skip: frozenset[str]
+    total: tuple[int, ...]
+    step_peak: int | None
+
+
+_OBSERVERS: ContextVar[tuple[Callable[[MemoryTimeline], None], ...]] = ContextVar(
+    "netcensus_memory_timeline_observers", default=())
+
+
+@contextmanager
+def observe_timelines() -> Iterator[list[MemoryTimeline]]:
+    """Within the block, every memory analysis (``netcensus.profile`` included) appends its
+    :class:`MemoryTimeline` to the list this yields. Context-local: other threads are not observed."""
+    seen: list[MemoryTimeline] = []
+    token = _OBSERVERS.set((*_OBSERVERS.get(), seen.append))
+    try:
+        yield seen
+    finally:
+        _OBSERVERS.reset(token)
+
+
+def observed() -> bool:
+    """Whether some :func:`observe_timelines` block is open (else no timeline object is built)."""
+    return bool(_OBSERVERS.get())
+
+
+def notify(timeline: MemoryTimeline) -> None:
+    for observer in _OBSERVERS.get():
+        observer(timeline)
