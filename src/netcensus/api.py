@@ -18,6 +18,7 @@ from .analyses.layers import build_layers
 from .analyses.memory import FitResult, ParamInfo, analyze_memory, kv_cache, param_infos
 from .analyses.memory import fit as search_fit
 from .analyses.memory.checkpoint import check_targets
+from .analyses.moe import moe_info
 from .analyses.notes import profile_notes
 from .analyses.params import census
 from .analyses.timing import estimate_time
@@ -165,7 +166,8 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         buffer_bytes=params.buffer_bytes, param_bytes_by_dtype=params.bytes_by_dtype, inputs=described,
         device=device, mode=options.trace_mode, train=options.train,
         tied=[list(g) for g in params.tied], aliased=[list(g) for g in params.aliased],
-        notes=[*options.idle(), *profile_notes(params, rows, trace, options.checkpointing), *compute.notes],
+        notes=[*options.idle(), *profile_notes(params, rows, trace, options.checkpointing, moe_info(model)),
+               *compute.notes],
         warnings=[*input_warnings, *warnings], depth=options.depth, compute=compute, memory=memory,
         kv_cache=kv_cache(trace, batch_of(args, kwargs), options.kv_context) if options.kv_context else None,
         time=times[0] if options.gpu else None, time_compare=tuple(times) if options.gpu_compare else (),

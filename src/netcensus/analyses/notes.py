@@ -6,13 +6,19 @@ from __future__ import annotations
 from ..events import Trace
 from ..options import Checkpointing
 from ..results.profile import LayerRow
+from ..results.serving import MoEInfo
 from .memory.checkpoint import blocks
 from .params import ParamCensus
 
 
 def profile_notes(params: ParamCensus, rows: list[LayerRow], trace: Trace,
-                  checkpointing: Checkpointing | None) -> list[str]:
+                  checkpointing: Checkpointing | None, moe: MoEInfo | None = None) -> list[str]:
     notes = [f"tied: {' = '.join(group)} is one tensor, counted once" for group in params.tied]
+    if moe is not None:
+        notes.append(f"mixture of experts: {moe.active_params:,} of {moe.total_params:,} parameters active "
+                     f"per token ({len(moe.blocks)} layers of routed experts, top-k of each; attention, "
+                     "embeddings, norms, routers and shared experts always); the trace routes the batch's "
+                     "tokens as the router decides on meta: 'netcensus serve' forces uniform routing")
     notes += [f"aliased: {', '.join(group)} are distinct parameters sharing one storage; counted once each, "
               "as model.parameters() does" for group in params.aliased]
     notes += [f"assumed: {a}" for a in trace.assumptions]
