@@ -1,22 +1,5 @@
-"""Scaling in closed form: FLOPs and peak memory as exact polynomials in the batch size ``b`` and the
-sequence length ``s``, sweeps over (b, s) answered from them, and fits answered from them.
-
-* :func:`scaling_model` traces a model at the sizes of a small grid (2 batch sizes x 3 sequence lengths),
-  recovers every quantity's polynomial exactly (:mod:`netcensus.analyses.scaling`) and checks it on one
-  more traced size; a model that is not polynomial (an op sequence that depends on the size, padding to a
-  multiple, a sliding window) raises :class:`~netcensus.analyses.scaling.NotPolynomial` with the reason.
-* :func:`sweep` evaluates every point of a sweep from the polynomials (or, when the model is not
-  polynomial, traces every point and says why): a :class:`~netcensus.results.scaling.SweepResult`.
-* :func:`fit` answers "the largest batch / sequence that fits" from the polynomials (3 traces), then
-  confirms it with a trace at the answer and one at the next size (5 traces in all); when a
-  confirmation disagrees it falls back to the re-tracing search of :func:`netcensus.api.fit`.
-* :func:`sweep_grid` runs :func:`sweep` over model configurations in a pool of processes (or any
-  :class:`concurrent.futures.Executor`).
-
-How sizes vary: dimension 0 of every input is the batch, dimension 1 (of inputs that have one) the
-sequence, as :func:`netcensus.api.fit` does. Every figure is the one :func:`netcensus.profile` gives at
-that size (``Profile.flops``, ``Profile.memory.peak``, ``Profile.total_params``).
-"""
+"""The scaling model of one configuration (traces at a few sizes, exact polynomials), sweeps answered
+from it, and grids of configurations: see :mod:`netcensus.sweep`."""
 
 from __future__ import annotations
 
@@ -29,16 +12,13 @@ from typing import Any
 
 from torch import nn
 
-from .analyses.memory import fit as search_fit
-from .analyses.memory.timeline import MemoryTimeline, observe_timelines
-from .analyses.scaling import Design, NotPolynomial, Observation, TimelineModel, grid
-from .api import profile
-from .errors import SpecError, TraceError
-from .load.inputs import InputSpec, input_specs
-from .options.budget import parse_bytes
-from .results.scaling import Formulas, PeakPiece, ScalingFit, SweepPoint, SweepResult, Term
-
-__all__ = ["NotPolynomial", "ScalingModel", "dask_client", "fit", "scaling_model", "sweep", "sweep_grid"]
+from ..analyses.memory.timeline import MemoryTimeline, observe_timelines
+from ..analyses.scaling import Design, NotPolynomial, Observation, TimelineModel, grid
+from ..api import profile
+from ..errors import SpecError, TraceError
+from ..load.inputs import InputSpec, input_specs
+from ..options.budget import parse_bytes
+from ..results.scaling import Formulas, PeakPiece, SweepPoint, SweepResult, Term
 
 SCALARS = ("flops", "forward_flops", "backward_flops", "params")
 
@@ -52,7 +32,7 @@ def _observe(p: Any, seen: Sequence[MemoryTimeline]) -> tuple[Observation, int]:
     timeline = seen[0]
     block, sizes = 1, [x.size for x in timeline.lives]
     if timeline.raw_sizes is not None:  # CUDA: the rounding is modelled exactly, per storage
-        from .devices.cuda import MIN_BLOCK
+        from ..devices.cuda import MIN_BLOCK
 
         block, sizes = MIN_BLOCK, list(timeline.raw_sizes)
     kept = tuple((size, x.born, x.died) for size, x in zip(sizes, timeline.lives)
@@ -341,101 +321,6 @@ def _positive(values: Sequence[int] | None, what: str) -> list[int]:
         raise SpecError(f"{what} sizes must be positive integers, got {values!r}",
                         fix=f"give {what} sizes such as 1,2,4,8")
     return out
-
-
-# ---- fit -----------------------------------------------------------------------------------------------
-
-def fit(model: nn.Module, budget: str | int, input_size: Any, dtype: Any = None, *, along: str = "batch",
-        multiple: int = 1, limit: int = 1 << 20, **options: Any) -> ScalingFit:
-    """The largest batch (``along="batch"``) or sequence length (``"seq"``), a multiple of ``multiple``,
-    whose peak fits ``budget``: answered from the peak's polynomials (3 traces: the inputs' size along
-    the axis and the next two), then confirmed by a trace at the answer and one at the next multiple. A
-    confirmation that disagrees (the model is not polynomial) falls back to the re-tracing search, on
-    multiples of ``multiple`` too; ``method`` and ``reason`` say which answered. The peak is assumed not
-    to decrease as the size grows (as the re-tracing search assumes)."""
-    started = time.perf_counter()
-    if along not in ("batch", "seq"):
-        raise SpecError(f"along must be 'batch' or 'seq', got {along!r}")
-    if multiple < 1:
-        raise SpecError(f"multiple must be >= 1, got {multiple}")
-    cap = parse_bytes(budget)
-    specs = input_specs(input_size, dtype)
-    dim = 0 if along == "batch" else 1
-    have = [s.shape[dim] for s in specs if len(s.shape) > dim]
-    if not have:
-        raise SpecError(f"no input has a dimension {dim} to vary along {along!r}",
-                        fix="give inputs with a batch (and sequence) dimension")
-    start = max(1, min(have))
-    traced_log: list[tuple[int, int]] = []
-
-    made: dict[int, _Traced] = {}
-
-    def trace_at(n: int) -> _Traced:
-        if n not in made:
-            made[n] = _trace(model, specs, n if dim == 0 else None, n if dim == 1 else None, options)
-            traced_log.append((n, made[n].values["peak"]))
-        return made[n]
-
-    start = max(start, 2)  # size 1 often runs other kernels (a reshape that is a view only at 1)
-    sizes = [start, start + 1, start + 2]
-    reason = ""
-    try:
-        traced = [trace_at(n) for n in sizes]
-        for t in traced:  # the varied size sits in the b slot for batch, the s slot for seq
-            t.b, t.s = (t.b, 1) if dim == 0 else (1, t.s)
-        design = grid(sizes, [1]) if dim == 0 else grid([1], sizes)
-        sm = ScalingModel(design, traced)
-    except NotPolynomial as exc:
-        reason = str(exc)
-        sm = None
-
-    def model_peak(n: int) -> int:
-        assert sm is not None
-        return sm.peak(n, 1) if dim == 0 else sm.peak(1, n)
-
-    if sm is not None:
-        found = search_fit(lambda k: model_peak(k * multiple), cap, limit=max(1, limit // multiple))
-        value = found.value * multiple
-        checks = [value, value + multiple] if value else [multiple]
-        notes: list[str] = []
-        confirmed = True
-        for n in checks:
-            t = trace_at(n)
-            if (t.values["peak"] <= cap) != (n == value):
-                confirmed = False
-                try:
-                    sm.check(t)
-                except NotPolynomial as exc:
-                    reason = str(exc)
-                else:
-                    reason = f"the peak at {n} does not {'fit' if n == value else 'exceed the budget'}"
-                break
-            try:
-                sm.check(t)
-            except NotPolynomial as exc:  # the answer stands (the traces confirm it), the formula does not
-                notes.append(f"the polynomial differs from the trace at {n} ({exc}); the answer is the "
-                             "traces'")
-        if confirmed:
-            peak = made[value].values["peak"] if value else None
-            at = (value or multiple, 1) if dim == 0 else (1, value or multiple)
-            formula = None if notes else sm.timeline.polynomial(sm.timeline.peak(*at)[1])
-            return ScalingFit(value, peak, cap, along, multiple, "polynomial",
-                              tuple(traced_log), tuple((k * multiple, p) for k, p in found.tries), "",
-                              found.limited, formula, time.perf_counter() - started, tuple(notes))
-    # not polynomial: the re-tracing search, on multiples
-    cache = {n: p for n, p in traced_log}
-
-    def traced_peak(k: int) -> int:
-        n = k * multiple
-        if n not in cache:
-            cache[n] = trace_at(n).values["peak"]
-        return cache[n]
-
-    found = search_fit(traced_peak, cap, limit=max(1, limit // multiple))
-    return ScalingFit(found.value * multiple, found.peak, cap, along, multiple, "re-traced",
-                      tuple(traced_log),
-                      tuple((k * multiple, p) for k, p in found.tries), f"not polynomial: {reason}",
-                      found.limited, None, time.perf_counter() - started)
 
 
 # ---- grids of configurations -------------------------------------------------------------------------
