@@ -99,6 +99,8 @@ def add_fit_arguments(p: argparse.ArgumentParser) -> None:
                    help="find the largest batch (or --fit-along seq) whose peak fits BUDGET, e.g. 80GiB")
     g.add_argument("--fit-along", choices=("batch", "seq"), default="batch",
                    help="the input dimension --fit varies: batch (dim 0, default) or seq (dim 1)")
+    g.add_argument("--multiple", type=int, default=1, metavar="M",
+                   help="round the --fit answer down to a multiple of M (e.g. 8 or 64)")
 
 
 def add_display_arguments(p: argparse.ArgumentParser, *, depth_default: int | None = 3) -> None:

@@ -87,18 +87,22 @@ def run_profile(args: argparse.Namespace) -> int:
         print(loaded.description)
         for note in loaded.notes:
             print(f"note: {note}")
-    if args.fit is not None:
-        from ..api import fit
-        from ..report.fit import render_fit
+    if args.fit is not None:  # from the scaling polynomials: at most 5 traces (netcensus.sweep.fit)
+        from ..report.sweep import render_scaling_fit
+        from ..sweep import fit
 
         sizes, extra = input_sizes(args, loaded, args.model)
         options = arguments.profile_options(args)
-        for key in ("strict", "kv_context", "gpu", "gpu_compare", "measured_step"):
+        for key in ("strict", "kv_context", "gpu", "gpu_compare", "measured_step", "depth"):
             options.pop(key)
-        found = fit(loaded.model, args.fit, input_size=sizes, along=args.fit_along, input_kwargs=extra or None,
-                    **options)
-        print(render_fit(found, args.model or EXAMPLE, args.fit_along, args.train, fit_hints(args),
-                         width=args.width or terminal_width(sys.stdout)))
+        found = fit(loaded.model, args.fit, sizes, along=args.fit_along, multiple=args.multiple,
+                    input_kwargs=extra or None, **options)
+        print(render_scaling_fit(found, args.model or EXAMPLE, args.train))
+        if not found.value:
+            from ..report.table import wrap
+
+            hints = "what could make it fit: " + "; ".join(fit_hints(args))
+            print("\n".join(wrap(hints, args.width or terminal_width(sys.stdout) or 100)))
         return 0 if found.value else NOTHING_FITS
     failure = None
     try:

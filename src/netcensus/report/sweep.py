@@ -231,5 +231,5 @@ def render_scaling_fit(found: ScalingFit, model: str, train: bool) -> str:
     else:
         lines.append(f"{found.reason}: answered by the re-tracing search ({len(found.traces)} traces, "
                      f"{found.seconds:.2f} s)")
-    lines.append("traced (size -> peak): " + ", ".join(f"{n} -> {nbytes(p)}" for n, p in found.traces))
+    lines.append("tried by tracing (size -> peak): " + ", ".join(f"{n} -> {nbytes(p)}" for n, p in found.traces))
     return "\n".join(lines)
