@@ -6,7 +6,7 @@ which extra to install.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
 from .charts import charts
@@ -18,20 +18,28 @@ KINDS = ("params", "flops", "memory")
 COLORS = {"params": "#3b7dd8", "flops": "#d8873b", "memory": "#4aa068"}
 
 
-def save_plot(profile: Profile, path: str) -> None:
-    """Bar charts of where the parameters, FLOPs and memory go, saved to ``path`` (.png or .svg)."""
-    ext = path.lower().rsplit(".", 1)[-1] if "." in path else ""
-    if ext not in ("png", "svg"):
-        raise SpecError(f"--plot writes .png or .svg files, not {path!r}",
-                        fix="name the file FILE.png or FILE.svg")
+def pyplot(what: str, path: str | None = None, extensions: tuple[str, ...] = ("png", "svg")) -> Any:
+    """matplotlib's pyplot on the file-only Agg backend, for ``what`` (e.g. "--plot"), after checking that
+    ``path`` ends in one of ``extensions``; :class:`SpecError` saying what to do when either fails."""
+    if path is not None:
+        ext = path.lower().rsplit(".", 1)[-1] if "." in path else ""
+        if ext not in extensions:
+            raise SpecError(f"{what} writes {' or '.join('.' + e for e in extensions)} files, not {path!r}",
+                            fix="name the file " + " or ".join(f"FILE.{e}" for e in extensions))
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as exc:
-        raise SpecError("--plot needs matplotlib, which is not installed",
+        raise SpecError(f"{what} needs matplotlib, which is not installed",
                         fix='pip install "netcensus[plot]" (or pip install matplotlib)') from exc
+    return plt
+
+
+def save_plot(profile: Profile, path: str) -> None:
+    """Bar charts of where the parameters, FLOPs and memory go, saved to ``path`` (.png or .svg)."""
+    plt = pyplot("--plot", path)
     shown = [c for c in charts(profile) if c.key in KINDS and c.bars]
     heights = [max(len(c.bars), 2) * 0.32 + 0.9 for c in shown]
     fig, axes = plt.subplots(len(shown), 1, figsize=(9, sum(heights)),
@@ -50,5 +58,6 @@ def save_plot(profile: Profile, path: str) -> None:
             ax.spines[side].set_visible(False)
     fig.suptitle(f"{profile.model}  |  input {profile.inputs}", fontsize=11)
     fig.tight_layout()
+    ext = path.lower().rsplit(".", 1)[-1]
     fig.savefig(path, format=ext, metadata={"Date": None} if ext == "svg" else None)
     plt.close(fig)

@@ -17,7 +17,6 @@ import json
 from collections.abc import Sequence
 from fractions import Fraction
 
-from ..errors import SpecError
 from ..results.scaling import Formulas, ScalingFit, SweepPoint, SweepResult, monomial_text
 from ..units import exact, nbytes, si
 
@@ -152,19 +151,10 @@ def sweep_json(result: SweepResult | Sequence[SweepResult]) -> str:
 def save_sweep_plot(result: SweepResult | Sequence[SweepResult], path: str, along: str | None = None) -> None:
     """Peak memory against ``along`` ("batch" or "seq"; default: the one with more values), one line per
     value of the other (and per configuration), the budget as a dashed line; .png or .svg."""
-    results = [result] if isinstance(result, SweepResult) else list(result)
-    ext = path.lower().rsplit(".", 1)[-1] if "." in path else ""
-    if ext not in ("png", "svg"):
-        raise SpecError(f"the sweep plot is a .png or .svg file, not {path!r}",
-                        fix="name it FILE.png or FILE.svg")
-    try:
-        import matplotlib
+    from .plot import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise SpecError("the sweep plot needs matplotlib, which is not installed",
-                        fix='pip install "netcensus[plot]" (or pip install matplotlib)') from exc
+    results = [result] if isinstance(result, SweepResult) else list(result)
+    plt = pyplot("the sweep plot", path)
     points = [p for r in results for p in r.points]
     if along is None:
         nb, ns = len({p.batch for p in points}), len({p.seq for p in points})
@@ -231,5 +221,6 @@ def render_scaling_fit(found: ScalingFit, model: str, train: bool) -> str:
     else:
         lines.append(f"{found.reason}: answered by the re-tracing search ({len(found.traces)} traces, "
                      f"{found.seconds:.2f} s)")
-    lines.append("tried by tracing (size -> peak): " + ", ".join(f"{n} -> {nbytes(p)}" for n, p in found.traces))
+    lines.append("tried by tracing (size -> peak): "
+                 + ", ".join(f"{n} -> {nbytes(p)}" for n, p in found.traces))
     return "\n".join(lines)

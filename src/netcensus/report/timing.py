@@ -255,16 +255,9 @@ def roofline_svg(
 
 def roofline_png(r: TimeResult, path: str | Path, *, by: str = "layers", depth: int | None = None) -> None:
     """The roofline as a PNG through matplotlib (:class:`SpecError` when matplotlib is missing)."""
-    try:
-        import matplotlib
+    from .plot import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise SpecError(
-            "a PNG roofline needs matplotlib, which is not installed",
-            fix="pip install matplotlib, or write an .svg file (no dependency)",
-        ) from None
+    plt = pyplot("a PNG roofline (an .svg needs no matplotlib)")
     bw, roofs = _roofs(r)
     pts = _points(r, by, depth)
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
