@@ -6,13 +6,13 @@ a test uses them, with that provenance). The models, inputs and steps are the sa
 is made for netcensus:
 
     case = CASES_BY_NAME["gpt2-b8s1024-train-bf16mixed-adam"]
-    built = build(case)          # a Built: model on meta, inputs on meta, and how the step runs
+    built = build(case)          # a Built: model on meta, inputs on meta (integer ones real), and how the step runs
     p = netcensus.profile(built.model, inputs=built.inputs, train=built.train,
                           precision=built.precision, optimizer=built.optimizer)
 
 ``build`` needs transformers for the Hugging Face cases: call :func:`needs_transformers` first (it says
 whether the case can be built here). Every case maps to
-``(model factory, inputs on meta, train, precision, optimizer spec, grad_checkpointing)``:
+``(model factory, inputs on meta (integer ones real, on CPU), train, precision, optimizer spec, grad_checkpointing)``:
 
 * precision: "fp32"; "bf16" = weights converted to bf16 (``model.to(torch.bfloat16)``, floating inputs
   too), traced with ``precision="bf16"``; "bf16-mixed"/"fp16-mixed" = autocast, fp32 weights.
@@ -370,7 +370,7 @@ class Built:
     case: Case
     model: nn.Module
     inputs: Any
-    """A tuple of positional inputs or a dict of keyword inputs, on meta."""
+    """A tuple of positional inputs or a dict of keyword inputs, on meta (integer ones real CPU tensors)."""
     train: bool
     precision: str
     optimizer: Any
@@ -392,7 +392,8 @@ def optimizer_spec(case: Case) -> Any:
 
 def build(case: Case, device: str = "meta") -> Built:
     """The case's model built under ``torch.device(device)`` (bf16 weights for precision "bf16"; train or
-    eval mode; transformers' gradient checkpointing enabled when asked) and its inputs on ``device``."""
+    eval mode; transformers' gradient checkpointing enabled when asked) and its inputs on ``device`` (for
+    meta, integer inputs stay real CPU tensors: their values decide paths, as a padded mask does)."""
     with torch.device(device):
         model = MODELS[case.model]()
     if case.precision == "bf16":
@@ -405,6 +406,8 @@ def build(case: Case, device: str = "meta") -> Built:
     def move(t: torch.Tensor) -> torch.Tensor:
         if case.precision == "bf16" and t.is_floating_point():
             t = t.to(torch.bfloat16)
+        if device == "meta" and not t.is_floating_point():
+            return t  # token ids, labels and masks as a user passes them: real values (a padded mask's path)
         return t.to(device)
 
     if isinstance(inputs, dict):

@@ -71,10 +71,6 @@ _FAST = ("on CUDA under no_grad nn.TransformerEncoderLayer takes its fast path "
          "trace never takes (its conditions refuse meta tensors and active torch-function modes)")
 _CONV_RES = ("the caching-allocator replay does not reproduce the fragmentation of cuDNN's backward "
              "convolution workspaces (the chosen algorithms' sizes are not known on meta)")
-_BERT_BF16 = ("BERT under bf16 autocast: at the loss's backward the trace holds two 1.0 GB float32 buffers "
-              "(nll_loss's gradient and log_softmax's input gradient) where an H200 memory snapshot shows "
-              "one 1.0 GB float32 buffer and a 0.5 GB bf16 one (GPT-2, which upcasts its logits itself, is "
-              "exact)")
 _RES_INFER = ("Llama inference reserved memory: the real allocator holds 142 segments, 1.69x its allocated "
               "peak (H200 memory snapshot), and the replay of the trace's allocations fragments less")
 _MLP = ("in the backward of the 8192 x 8192 Linear an H200 memory snapshot shows one more 138,412,032 B "
@@ -88,10 +84,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("encoder-b32s512-infer-fp32", "step2_peak"): _FAST + ": 0.978 GB estimated vs 0.828 GB (1.181)",
     ("encoder-b32s512-infer-fp32", "step1_peak"): _FAST + ": 0.978 GB estimated vs 0.828 GB (1.181)",
     ("mlp-b4096-train-fp32-adam-fused", "step2_peak"): _MLP + ": 2.312 GB estimated vs 2.454 GB (0.942)",
-    ("bert-b16s512-train-bf16mixed-adamw", "step2_peak"): _BERT_BF16 + ": 8.372 GB vs 7.926 GB (1.056)",
-    ("bert-b16s512-train-bf16mixed-adamw", "step1_peak"): _BERT_BF16 + ": 7.462 GB vs 7.004 GB (1.065)",
-    ("bert-b16s512-padmask-train-bf16mixed-adamw", "step1_peak"):
-        _BERT_BF16 + ": 7.462 GB vs 7.106 GB (1.0501)",
     ("llama-1b-b8s2048-infer-bf16", "step2_reserved"): _RES_INFER + ": 4.857 GB vs 6.268 GB (0.775)",
     ("llama-1b-nocache-b8s2048-infer-bf16", "step2_reserved"): _RES_INFER + ": 4.672 GB vs 6.268 GB (0.745)",
 }

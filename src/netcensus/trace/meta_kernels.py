@@ -334,7 +334,17 @@ _MADE_HERE = frozenset({aten.native_batch_norm.default, aten._native_batch_norm_
                         aten._native_batch_norm_legit_no_training.default})
 
 #: op -> a kernel that returns what the real kernels return (each is the op itself off meta).
+def _log_softmax(x: Any, dim: int, half_to_float: bool) -> Any:
+    """CUDA's ``_log_softmax`` takes ``half_to_float`` for float16 and bfloat16 inputs (autocast's
+    float32 log_softmax of a 16-bit tensor, a float32 output with no float32 copy of the input); the meta
+    decomposition accepts float16 only. A contiguous float32 output, as the CUDA kernel allocates it."""
+    if half_to_float and x.dtype == torch.bfloat16 and x.device.type == "meta":
+        return torch.empty(x.shape, dtype=torch.float32, device=x.device)
+    return aten._log_softmax.default(x, dim, half_to_float)
+
+
 KERNELS: dict[Any, Callable[..., Any]] = {
+    aten._log_softmax.default: _log_softmax,
     aten.convolution.default: _convolution,
     aten.convolution_backward.default: _convolution_backward,
     aten.native_batch_norm.default: _batch_norm(aten.native_batch_norm.default, 4, 5),

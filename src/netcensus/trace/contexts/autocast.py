@@ -51,6 +51,10 @@ LOWER = "lower"
 FP32 = "fp32"
 FP32_DTYPE = "fp32-dtype"
 PROMOTE = "promote"
+LOG_SOFTMAX_FP32 = "log-softmax-fp32"
+"""CUDA's cross_entropy: no autocast kernel of its own, so its inner log_softmax takes the fp32-dtype
+policy, which CUDA runs as ``_log_softmax(x, dim, half_to_float=True)``: a float32 output straight from
+the 16-bit input (no float32 copy of the input), and a 16-bit input gradient in backward."""
 
 _CUDA_LOWER = (
     "_convolution conv1d conv2d conv3d conv_tbc conv_transpose1d conv_transpose2d conv_transpose3d "
@@ -66,13 +70,13 @@ _LOSSES = (
 _CUDA_FP32 = (
     "acos asin cosh erfinv exp expm1 log log10 log2 log1p reciprocal rsqrt sinh tan pow softplus layer_norm "
     "group_norm cosine_similarity dist pdist cdist renorm logsumexp interpolate upsample upsample_nearest "
-    "upsample_bilinear norm " + _LOSSES
+    "upsample_bilinear norm " + _LOSSES.replace(" cross_entropy", "")
 )
 _CUDA_FP32_DTYPE = "prod softmax log_softmax cumprod cumsum linalg_vector_norm linalg_matrix_norm sum"
 _CUDA_PROMOTE = "addcdiv addcmul atan2 bilinear cross dot vdot grid_sample index_put tensordot scatter_add"
 
 CUDA_LISTS: dict[str, str] = {LOWER: _CUDA_LOWER, FP32: _CUDA_FP32, FP32_DTYPE: _CUDA_FP32_DTYPE,
-                              PROMOTE: _CUDA_PROMOTE}
+                              PROMOTE: _CUDA_PROMOTE, LOG_SOFTMAX_FP32: "cross_entropy"}
 """CUDA autocast's policies by op name (the default)."""
 
 CPU_LISTS: dict[str, str] = {
@@ -217,6 +221,13 @@ class AutocastEmulation(TorchFunctionMode):
             first = next(iter(_tensors(args)), None)
             if not given and first is not None and _eligible(first) and first.dtype != torch.float32:
                 kwargs["dtype"] = torch.float32
+        elif policy == LOG_SOFTMAX_FP32:
+            done = _cross_entropy_half_to_float(args, kwargs)
+            if done is not None:
+                return done
+            def up32(t: torch.Tensor) -> torch.Tensor:  # (any other input: float32, as before)
+                return t.float() if _eligible(t) and t.dtype != torch.float32 else t
+            args, kwargs = _map(args, up32), {k: _map(v, up32) for k, v in kwargs.items()}
         elif policy == PROMOTE:
             floats = [t for t in _tensors((args, kwargs)) if _eligible(t)]
             if floats:
@@ -225,6 +236,27 @@ class AutocastEmulation(TorchFunctionMode):
                     return t.to(wide) if _eligible(t) and t.dtype != wide else t
                 args, kwargs = _map(args, to_wide), {k: _map(v, to_wide) for k, v in kwargs.items()}
         return func(*args, **kwargs)
+
+
+_CE_NAMES = ("input", "target", "weight", "size_average", "ignore_index", "reduce", "reduction",
+             "label_smoothing")
+
+
+def _cross_entropy_half_to_float(args: tuple, kwargs: dict) -> torch.Tensor | None:
+    """``F.cross_entropy`` of a 16-bit meta input as CUDA autocast runs it (:data:`LOG_SOFTMAX_FP32`):
+    ``nll_loss(_log_softmax(x, 1, half_to_float=True), target)``; None when the call is not that case
+    (class probabilities as targets, label smoothing, the legacy arguments, another device)."""
+    bound = dict(zip(_CE_NAMES, args))
+    bound.update(kwargs)
+    x, target = bound.get("input"), bound.get("target")
+    if not (isinstance(x, torch.Tensor) and isinstance(target, torch.Tensor) and x.device.type == "meta"
+            and x.dtype in (torch.float16, torch.bfloat16) and x.dim() >= 2
+            and not target.is_floating_point() and not bound.get("label_smoothing")
+            and bound.get("size_average") is None and bound.get("reduce") is None):
+        return None
+    logp = torch.ops.aten._log_softmax(x, 1, True)
+    return F.nll_loss(logp, target, weight=bound.get("weight"), ignore_index=bound.get("ignore_index", -100),
+                      reduction=bound.get("reduction", "mean"))
 
 
 def autocast_emulation(dtype: torch.dtype | str = torch.bfloat16, lists: Mapping[str, str] | None = None,
