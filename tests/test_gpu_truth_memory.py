@@ -66,9 +66,6 @@ H200 = {
 
 FIGURES = {"step2_peak": (3, 0.05), "step1_peak": (1, 0.05), "step2_reserved": (4, 0.15)}
 
-_FAST = ("on CUDA under no_grad nn.TransformerEncoderLayer takes its fast path "
-         "(torch._transformer_encoder_layer_fwd: ReLU in place on the first linear's output), which a meta "
-         "trace never takes (its conditions refuse meta tensors and active torch-function modes)")
 _CONV_RES = ("the caching-allocator replay does not reproduce the fragmentation of cuDNN's backward "
              "convolution workspaces (the chosen algorithms' sizes are not known on meta)")
 _RES_INFER = ("Llama inference reserved memory: the real allocator holds 142 segments, 1.69x its allocated "
@@ -81,8 +78,6 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("convnet-b64-train-fp32-sgd", "step2_reserved"): _CONV_RES + ": 2.198 GB estimated vs 2.647 GB (0.830)",
     ("convnet-b64-train-bf16mixed-adam", "step2_reserved"):
         _CONV_RES + ": 1.126 GB vs 1.508 GB (0.747)",
-    ("encoder-b32s512-infer-fp32", "step2_peak"): _FAST + ": 0.978 GB estimated vs 0.828 GB (1.181)",
-    ("encoder-b32s512-infer-fp32", "step1_peak"): _FAST + ": 0.978 GB estimated vs 0.828 GB (1.181)",
     ("mlp-b4096-train-fp32-adam-fused", "step2_peak"): _MLP + ": 2.312 GB estimated vs 2.454 GB (0.942)",
     ("llama-1b-b8s2048-infer-bf16", "step2_reserved"): _RES_INFER + ": 4.857 GB vs 6.268 GB (0.775)",
     ("llama-1b-nocache-b8s2048-infer-bf16", "step2_reserved"): _RES_INFER + ": 4.672 GB vs 6.268 GB (0.745)",

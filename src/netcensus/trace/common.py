@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -15,6 +16,18 @@ import torch
 #: kernels. Without it every such read and call goes through each mode in Python: a plain meta forward
 #: (no mode) runs those kernels as they run here.
 NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
+
+
+#: The notes of the trace being recorded (set while its recorder is entered): what a trace context
+#: did in place of the model's own code, for the report (``Trace.assumptions``).
+TRACE_NOTES: ContextVar[dict[str, None] | None] = ContextVar("netcensus_trace_notes", default=None)
+
+
+def note(text: str) -> None:
+    """Add ``text`` to the notes of the trace being recorded (nothing outside a trace)."""
+    notes = TRACE_NOTES.get()
+    if notes is not None:
+        notes[text] = None
 
 
 def tensors_in(value: Any) -> Iterator[torch.Tensor]:

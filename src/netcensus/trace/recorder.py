@@ -24,7 +24,7 @@ from ..events import (
     Trace,
 )
 from ..tensors import PlainDispatchMode
-from .common import NO_TORCH_FUNCTION
+from .common import NO_TORCH_FUNCTION, TRACE_NOTES
 from .hooks import RECOMPUTED_MODULE, CallTracking, OpenCall
 from .kernel_cache import run_kernel
 from .values import KnownValues
@@ -64,6 +64,17 @@ class Recorder(PlainDispatchMode):
     def __init__(self, tracer: Tracer):
         super().__init__()
         self.tracer = tracer
+        self.tokens: list[Any] = []
+
+    def __enter__(self) -> Recorder:
+        self.tokens.append(TRACE_NOTES.set(self.tracer.notes))
+        return cast(Recorder, super().__enter__())
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            super().__exit__(*exc)
+        finally:
+            TRACE_NOTES.reset(self.tokens.pop())
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
@@ -129,6 +140,8 @@ class Tracer(CallTracking):
         self.recomputed_calls = 0
         self.function_modes: list[Any] = []
         """The torch-function modes of the forward, outermost first (put back for recomputations)."""
+        self.notes: dict[str, None] = {}
+        """What trace contexts did in place of the model's code (``common.note``), for the report."""
         self.values: KnownValues | None = None
         """The CPU values of small meta tensors (see values.py); None when tracing on a real device."""
         self.kernels: dict[Any, tuple[Any, ...] | None] | None = None
@@ -273,7 +286,7 @@ class Tracer(CallTracking):
             for c in self.calls
         )
         regions = tuple(r for r in self.regions if r is not None)
-        assumptions = tuple(self.values.used) if self.values is not None else ()
+        assumptions = (tuple(self.values.used) if self.values is not None else ()) + tuple(self.notes)
         return Trace(tuple(self.events), calls, tuple(self.frees), tuple(self.saved), regions,
                      param_storages, buffer_storages, input_storages, device, train, self.backward_start,
                      assumptions, self.recomputed_calls)

@@ -4,6 +4,8 @@
 
 * :func:`~netcensus.trace.contexts.attention.fused_attention` (unless ``attention="math"``), so
   attention saves what the target device's fused kernel saves;
+* on a ``"cuda"`` target without autocast, :func:`~netcensus.trace.contexts.encoder.encoder_fast_path`,
+  so ``nn.TransformerEncoderLayer`` in inference runs the native fast path's ops;
 * for ``bf16-mixed`` / ``fp16-mixed``, the autocast emulation (entered last, so it casts before the
   attention routing sees the call).
 
@@ -26,6 +28,7 @@ from ...errors import MemoryConfigError
 from ...options import Precision
 from .attention import fused_attention
 from .autocast import autocast_emulation
+from .encoder import encoder_fast_path
 
 
 def trace_contexts(precision: Precision = Precision.FP32, *, attention: str = "fused",
@@ -40,6 +43,8 @@ def trace_contexts(precision: Precision = Precision.FP32, *, attention: str = "f
     if device_type not in ("cuda", "cpu"):
         raise MemoryConfigError(f"unknown autocast device type {device_type!r}", fix="use 'cuda' or 'cpu'")
     out: list[Callable[[], AbstractContextManager[Any]]] = []
+    if attention == "fused" and device_type == "cuda" and not precision.mixed:
+        out.append(encoder_fast_path(device_type))  # autocast turns the fast path off
     if attention == "fused":
         out.append(fused_attention(device_type))
     if precision.mixed:
