@@ -91,6 +91,73 @@ def conv_workspace(output_bytes: int) -> int:
     return int(output_bytes * CONV_WORKSPACE_FRACTION)
 
 
+# ---- reduction kernels ---------------------------------------------------------------------------
+
+REDUCE_SMS = 132
+"""Streaming multiprocessors the reduction launch rule below assumes: H100 SXM and H200 (A100: 108,
+H100 PCIe: 114). The staging buffer grows with it."""
+REDUCE_THREADS_PER_SM = 2048
+"""``maxThreadsPerMultiProcessor`` of sm80/sm90."""
+_REDUCE_MAX_THREADS = 512
+_MIN_VALUES_PER_THREAD = 16
+_MAX_VALUES_PER_THREAD = 256
+
+
+def _last_pow2(n: int) -> int:
+    return max(1, 1 << (max(n, 1).bit_length() - 1))
+
+
+def reduction_staging(num_outputs: int, inputs_per_output: int, on_fastest_dim: bool, acc_bytes: int,
+                      sms: int = REDUCE_SMS) -> int:
+    """Bytes of the global-memory staging buffer (plus its semaphores) one CUDA reduction kernel
+    (``sum``, ``mean``, ``amax``...: ``gpu_reduce_kernel``) allocates through the caching allocator and
+    frees when it returns; 0 when the kernel reduces within thread blocks only.
+
+    PyTorch's launch rule (aten/src/ATen/native/cuda/Reduce.cuh, ``setReduceConfig``): threads map to
+    outputs (or to the reduced dimension when it is the fastest-moving one), warps split the input
+    when each thread would sum at least 16 values, and when a thread would still sum 256 or more values
+    and the grid is small, the input is split over ``ctas_per_output`` blocks whose partial results go
+    to a staging buffer of ``acc_bytes * num_outputs * ctas_per_output`` bytes (times the block width
+    and vector size when threads map to outputs). Example: the bias gradient of a Linear(8192, 8192) at
+    batch 4096 in float32 (``sum`` over dim 0 of a 4096 x 8192 tensor) stages 132 MiB on an H200,
+    measured in its memory snapshot. The input is taken as contiguous (row-major).
+    """
+    if num_outputs < 1 or inputs_per_output < 2:
+        return 0
+    vec = 1
+    dim0, dim1 = (inputs_per_output, num_outputs) if on_fastest_dim else (num_outputs, inputs_per_output)
+    if on_fastest_dim:
+        if dim0 > 128:
+            dim0 //= 4  # vectorised loads along the input
+    else:
+        vec = 4 if num_outputs % 4 == 0 else 2 if num_outputs % 2 == 0 else 1
+        dim0 //= vec
+    max_threads = _REDUCE_MAX_THREADS // vec
+    p0 = _last_pow2(dim0) if dim0 < max_threads else max_threads
+    p1 = _last_pow2(dim1) if dim1 < max_threads else max_threads
+    width = min(p0, 32)
+    height = min(p1, max_threads // width)
+    width = min(p0, max_threads // height)
+    step_in, step_out = (width, 1) if on_fastest_dim else (1, width)
+    warps_split_input = -(-inputs_per_output // step_in) >= min(height * _MIN_VALUES_PER_THREAD,
+                                                                  _MAX_VALUES_PER_THREAD)
+    if warps_split_input:
+        step_in *= height
+    else:
+        step_out *= height
+    per_thread = -(-inputs_per_output // step_in)
+    grid = -(-(num_outputs // vec) // step_out)
+    target = sms * (REDUCE_THREADS_PER_SM // (width * height))
+    if not warps_split_input or per_thread < _MAX_VALUES_PER_THREAD or grid > target:
+        return 0
+    ctas = max(min(-(-target // grid), -(-per_thread // _MIN_VALUES_PER_THREAD)),
+               -(-per_thread // _MAX_VALUES_PER_THREAD))
+    if ctas <= 1:
+        return 0
+    staging = acc_bytes * num_outputs * ctas * (1 if on_fastest_dim else width * vec)
+    return round_block(staging) + round_block(4 * grid)
+
+
 # ---- cuDNN RNN -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -125,6 +125,11 @@ def _device_assumptions(ws: Workspaces, rounding: int, first: int | None, reserv
         out.append(Assumption("cuDNN convolution workspace", f"up to {fmt_bytes(max(ws.conv.values()))}",
                               f"transient, {cuda.CONV_WORKSPACE_FRACTION:g} x the larger tensor of each "
                               "convolution (fitted to a measured ResNet-18-shaped net)"))
+    if ws.reduce:
+        out.append(Assumption("reduction staging", f"up to {fmt_bytes(max(ws.reduce.values()))}",
+                              "transient: a CUDA sum/mean/amax over many rows splits each output over thread "
+                              f"blocks and stages partial results (PyTorch's launch rule, {cuda.REDUCE_SMS} "
+                              "SMs as on H100/H200 SXM; contiguous inputs)"))
     if first is not None:
         out.append(Assumption("first step", fmt_bytes(first),
                               "the first step's peak: no optimizer state until its optimizer.step() creates "

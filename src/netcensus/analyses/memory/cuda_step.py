@@ -60,7 +60,7 @@ def reserved_bytes(lives: list[Life], n: int, params: Sequence[ParamInfo], state
     if training and step_temps:
         temps = [step_temps * p.nbytes // total for p in trainable] if o_div == 1 else [step_temps]
     once = [(pos, cuda.CUBLAS_WORKSPACE) for pos in (ws.forward_first, ws.backward_first) if pos is not None]
-    reserved, _ = replay_reserved(lives, n, persistent, step_start, temps, once, ws.conv)
+    reserved, _ = replay_reserved(lives, n, persistent, step_start, temps, once, ws.transient)
     return reserved
 
 

@@ -20,11 +20,12 @@ trace's lifetimes (:mod:`.timeline`). Everything here is used only for ``target=
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...devices import cuda
-from ...events import OpEvent, Trace
+from ...events import OpEvent, TensorMeta, Trace
 from .timeline import Life
 
 MATMUL_OPS = frozenset({"mm", "addmm", "bmm", "baddbmm", "addbmm", "addmv", "mv", "addr", "_scaled_mm",
@@ -32,6 +33,9 @@ MATMUL_OPS = frozenset({"mm", "addmm", "bmm", "baddbmm", "addbmm", "addmv", "mv"
 RNN_TYPES = frozenset({"LSTM", "GRU", "RNN"})
 CONV_OPS = frozenset({"convolution", "cudnn_convolution", "_convolution", "convolution_backward",
                       "cudnn_convolution_transpose"})
+REDUCE_OPS = frozenset({"sum", "mean", "amax", "amin"})
+"""Reductions that run PyTorch's generic CUDA reduction kernel (``gpu_reduce_kernel``)."""
+_ACC_BYTES = {"float64": 8, "int64": 8, "int32": 8, "int16": 8, "int8": 8, "uint8": 8, "bool": 8}
 
 
 def _name(op: str) -> str:
@@ -53,6 +57,17 @@ class Workspaces:
     """Position of the first matmul of the backward (training), or None."""
     conv: dict[int, int]
     """Transient cuDNN convolution workspace bytes at a position."""
+    reduce: dict[int, int] = field(default_factory=dict)
+    """Transient staging buffers of CUDA reduction kernels at a position
+    (:func:`netcensus.devices.cuda.reduction_staging`)."""
+
+    @property
+    def transient(self) -> dict[int, int]:
+        """Every transient workspace by position: convolutions' and reductions'."""
+        out = dict(self.reduce)
+        for pos, nbytes in self.conv.items():
+            out[pos] = out.get(pos, 0) + nbytes
+        return out
 
     @property
     def cublas_handles(self) -> int:
@@ -66,6 +81,7 @@ class Workspaces:
 def workspaces(trace: Trace) -> Workspaces:
     fwd = bwd = None
     conv: dict[int, int] = {}
+    reduce: dict[int, int] = {}
     bs = trace.backward_start if trace.backward_start is not None else len(trace.events)
     rnn = [c for c in trace.calls if c.type in RNN_TYPES and not c.failed]
     rnn_fwd = {i for c in rnn for i in range(c.start, c.end)}
@@ -86,7 +102,45 @@ def workspaces(trace: Trace) -> Workspaces:
         elif name in CONV_OPS:
             largest = max([t.nbytes for t in e.outputs if t is not None] + [t.nbytes for t in e.inputs] + [0])
             conv[e.index + 1] = cuda.conv_workspace(largest)
-    return Workspaces(fwd, bwd, conv)
+        elif name in REDUCE_OPS:
+            staging = _reduction_staging(e)
+            if staging:
+                reduce[e.index + 1] = staging
+    return Workspaces(fwd, bwd, conv, reduce)
+
+
+def _reduction_staging(e: OpEvent) -> int:
+    """The staging buffer of a reduction over a contiguous input: the reduced dimensions (size-1
+    dimensions aside) must be leading (threads map to outputs) or trailing (to the reduced dimension);
+    anything else counts nothing."""
+    if not e.args or not isinstance(e.args[0], TensorMeta):
+        return 0
+    x = e.args[0]
+    dims = e.args[1] if len(e.args) > 1 else e.kwargs.get("dim")
+    rank = len(x.shape)
+    if rank == 0:
+        return 0
+    if dims is None or dims == [] or dims == ():
+        reduced = set(range(rank))
+    else:
+        try:
+            reduced = {int(d) % rank for d in ([dims] if isinstance(dims, int) else dims)}
+        except (TypeError, ValueError):
+            return 0
+    kept = [i for i in range(rank) if x.shape[i] != 1]
+    flags = [i in reduced for i in kept]
+    if not any(flags):
+        return 0
+    ipo = math.prod(x.shape[i] for i in kept if i in reduced)
+    outputs = math.prod(x.shape[i] for i in kept if i not in reduced)
+    first_kept = flags.index(False) if False in flags else len(flags)
+    if all(flags[:first_kept]) and not any(flags[first_kept:]):  # leading block
+        on_fastest = first_kept == len(flags)
+    elif not flags[0] and all(flags[flags.index(True):]):  # trailing block
+        on_fastest = True
+    else:
+        return 0
+    return cuda.reduction_staging(outputs, ipo, on_fastest, _ACC_BYTES.get(x.dtype, 4))
 
 
 # ---- the caching allocator -------------------------------------------------------------------------

@@ -201,7 +201,7 @@ def _on_cuda(step: _Step, states: _States, timeline: _Timeline) -> None:
     timeline.rounding = rounding(step.params, states.opt, w_div, o_div, step.training)
     series.add_constant("rounding", timeline.rounding)
     series.add_constant("workspaces", ws.cublas_bytes)
-    for pos, nbytes in ws.conv.items():
+    for pos, nbytes in ws.transient.items():
         series.add_constant("workspaces", nbytes, pos, pos)
 
 
