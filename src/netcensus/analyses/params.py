@@ -23,6 +23,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..formulas._util import own_parameters
+from .memory.params import stored_bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,7 @@ def census(model: nn.Module) -> ParamCensus:
             owner = first_owner[id(p)]
             n = p.numel()
             others = tuple(x for x in names[id(p)] if x != full)
-            tensors.append(ParamTensor(full, tuple(p.shape), _dtype(p), n, n * p.element_size(),
+            tensors.append(ParamTensor(full, tuple(p.shape), _dtype(p), n, stored_bytes(p)[1],
                                        p.requires_grad, others))
             if owner == full:
                 own += n
@@ -146,8 +147,9 @@ def census(model: nn.Module) -> ParamCensus:
     total = sum(p.numel() for p in params)
     trainable = sum(p.numel() for p in params if p.requires_grad)
     by_dtype: dict[str, int] = {}
-    for p in params:
-        by_dtype[_dtype(p)] = by_dtype.get(_dtype(p), 0) + p.numel() * p.element_size()
+    for p in params:  # a quantised weight (QLoRA's base) counts its packed bytes under its format's name
+        layout, nbytes = stored_bytes(p)
+        by_dtype[layout] = by_dtype.get(layout, 0) + nbytes
     buffers = list(model.buffers())
     buf_by_dtype: dict[str, int] = {}
     for b in buffers:

@@ -35,7 +35,10 @@ def add_model_arguments(p: argparse.ArgumentParser, *, sides: bool = False) -> N
                          help="like --set, for side B only (after --set)")
     src.add_argument("--lora", default=None, metavar="r=8,alpha=16,targets=q_proj+v_proj",
                      help="add LoRA adapters to the model's linear layers named by targets (or all-linear) and "
-                          "freeze the rest, as peft does (optional: dropout=0.05); no peft package needed")
+                          "freeze the rest, as peft does (optional: dropout=0.05); no peft package needed. "
+                          "QLoRA: base=nf4 (or fp4, nf4-dq, fp4-dq: double quantisation) stores every linear "
+                          "layer but the output head in 4 bits, as bitsandbytes' Linear4bit, compute=bf16 "
+                          "(bnb_4bit_compute_dtype; default the weights' dtype when 16-bit, else bf16)")
     src.add_argument("--batch", type=int, default=None,
                      help="batch size of the inputs built for hf: and vision models")
     src.add_argument("--seq", type=int, default=None,

@@ -84,9 +84,7 @@ def run_profile(args: argparse.Namespace) -> int:
             print(tensor_census(loaded, None if args.all else args.depth))
         return 0
     if output_format(args) == "table" and args.model is not None:
-        print(loaded.description)
-        for note in loaded.notes:
-            print(f"note: {note}")
+        print_source(loaded, args)
     if args.fit is not None:  # from the scaling polynomials: at most 5 traces (netcensus.sweep.fit)
         from ..report.sweep import render_scaling_fit
         from ..sweep import fit
@@ -110,6 +108,9 @@ def run_profile(args: argparse.Namespace) -> int:
     except UnsupportedOpsError as exc:
         failure, result = exc, exc.profile  # type: ignore[attr-defined]
     emit(result, args)
+    if args.kv_context is not None and not args.decode and result.kv_cache is None:
+        print(f"netcensus: note: --kv-context {args.kv_context} gave no KV cache: the trace has no "
+              "scaled_dot_product_attention call, whose keys and values size the cache", file=sys.stderr)
     if args.roofline:
         from ..report.timing import write_roofline
 
@@ -118,6 +119,18 @@ def run_profile(args: argparse.Namespace) -> int:
     if failure is not None:
         raise failure
     return 0
+
+
+def print_source(loaded: Any, args: argparse.Namespace) -> None:
+    """What the source built and the loader's notes, wrapped as the table is; with ``--decode`` the
+    note on the example inputs is left out (the decode step builds its own: one new token per sequence
+    and a cache, named in the table's title)."""
+    from ..report.table import DEFAULT_WIDTH, wrap
+
+    width = args.width or terminal_width(sys.stdout) or DEFAULT_WIDTH
+    notes = [n for n in loaded.notes if not (args.decode and n.startswith("inputs:"))]
+    for line in [loaded.description, *(f"note: {n}" for n in notes)]:
+        print("\n".join(wrap(line, width)))
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -169,7 +182,7 @@ def load_from_args(spec: str, args: argparse.Namespace, overrides: Sequence[str]
         from ..load.lora import add_lora
 
         report = add_lora(loaded.model, args.lora)  # our own freshly built model: changed in place
-        loaded = replace(loaded, notes=(*loaded.notes, f"LoRA {args.lora}: {report}"))
+        loaded = replace(loaded, notes=(*loaded.notes, f"LoRA {args.lora}: {report}", *report.notes))
     return loaded
 
 

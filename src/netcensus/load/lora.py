@@ -22,7 +22,14 @@ default), else in the base's dtype.
 Checked against peft's published figure for Llama-2-7B with ``r=8`` on ``q_proj`` and ``v_proj``:
 "trainable params: 4,194,304 || all params: 6,742,609,920" (tests/test_lora.py).
 
-QLoRA (the frozen base in 4-bit NF4) is not modelled yet.
+QLoRA: with ``base=nf4`` (or ``fp4``, ``nf4-dq``, ``fp4-dq``: double quantisation) every linear layer but
+the output head is first stored in that 4-bit format, as transformers' ``BitsAndBytesConfig(load_in_4bit=
+True, ...)`` loads it (:mod:`netcensus.load.qlora`: the packed bytes are charged, the dequantisation
+temporaries of ``bnb.matmul_4bit`` are traced; ``compute=bf16`` sets ``bnb_4bit_compute_dtype``, default
+the base weights' dtype when 16-bit, else bf16). Parameter counts stay logical, as peft's
+``print_trainable_parameters`` counts a 4-bit weight (same figure as above). Targeted 4-bit layers get
+peft's ``lora.bnb.Linear4bit`` forward (:class:`LoraLinear4bit`). ``base=int8`` (LLM.int8) is refused:
+its outlier split depends on the values.
 """
 
 from __future__ import annotations
@@ -30,26 +37,31 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from ..errors import SpecError
+from .qlora import base_format, compute_dtype, quantize_base
 
-_FIELDS = ("r", "alpha", "targets", "dropout")
+_FIELDS = ("r", "alpha", "targets", "dropout", "base", "compute")
 _OUTPUT_HEADS = ("lm_head", "classifier", "score", "qa_outputs", "cls", "head", "output")
 
 
 @dataclass(frozen=True)
 class LoraSpec:
     """What to add: rank ``r``, ``alpha`` (scaling ``alpha / r``), the ``targets`` module names (or
-    ``("all-linear",)``), and the adapters' input ``dropout`` probability."""
+    ``("all-linear",)``), the adapters' input ``dropout`` probability; QLoRA: the ``base`` format its
+    linear layers are stored in (None: unchanged; ``nf4``, ``fp4``, ``nf4-dq``, ``fp4-dq``) and the 4-bit
+    layers' ``compute`` dtype (``bfloat16``, ``float16``, ``float32``; None: see :mod:`.qlora`)."""
 
     r: int = 8
     alpha: float = 8.0
     targets: tuple[str, ...] = ("q_proj", "v_proj")
     dropout: float = 0.0
+    base: str | None = None
+    compute: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.r, bool) or not isinstance(self.r, int) or self.r < 1:
@@ -62,6 +74,13 @@ class LoraSpec:
         if not self.targets or not all(isinstance(t, str) and t for t in self.targets):
             raise SpecError(f"LoRA targets must be module names, got {self.targets!r}",
                             fix="e.g. targets=q_proj+v_proj, or targets=all-linear")
+        if self.base is not None:
+            object.__setattr__(self, "base", base_format(self.base))
+        if self.compute is not None:
+            if self.base is None:
+                raise SpecError(f"LoRA compute={self.compute} is the 4-bit base's compute dtype, and no base "
+                                "format was given", where="--lora", fix="add base=nf4 (or drop compute=)")
+            object.__setattr__(self, "compute", compute_dtype(self.compute))
 
     @property
     def scaling(self) -> float:
@@ -69,10 +88,11 @@ class LoraSpec:
 
     @classmethod
     def parse(cls, text: str) -> LoraSpec:
-        """``r=8,alpha=16,targets=q_proj+v_proj,dropout=0.05`` (every field optional; targets joined by
-        ``+``; defaults r=8, alpha=8 (peft's), targets q_proj+v_proj, dropout 0)."""
+        """``r=8,alpha=16,targets=q_proj+v_proj,dropout=0.05,base=nf4,compute=bf16`` (every field optional;
+        targets joined by ``+``; defaults r=8, alpha=8 (peft's), targets q_proj+v_proj, dropout 0, base
+        unchanged)."""
         values: dict[str, object] = {}
-        fix = "write --lora r=8,alpha=16,targets=q_proj+v_proj[,dropout=0.05]"
+        fix = "write --lora r=8,alpha=16,targets=q_proj+v_proj[,dropout=0.05][,base=nf4[,compute=bf16]]"
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, sep, value = part.partition("=")
             name = name.strip().lower()
@@ -84,6 +104,8 @@ class LoraSpec:
                     values["r"] = int(value)
                 elif name in ("alpha", "dropout"):
                     values[name] = float(value)
+                elif name in ("base", "compute"):
+                    values[name] = value.strip()
                 else:
                     values["targets"] = tuple(t.strip() for t in re.split(r"[+|;]", value) if t.strip())
             except ValueError:
@@ -115,6 +137,21 @@ class LoraLinear(nn.Module):
         return result.to(dtype)
 
 
+class LoraLinear4bit(LoraLinear):
+    """LoRA on a 4-bit base layer, with peft's ``lora.bnb.Linear4bit`` forward: the base's output is
+    cloned, and outside autocast the adapters' output is cast to the base's dtype before the sum."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        result = self.base_layer(x).clone()
+        convert = not torch.is_autocast_enabled()
+        if convert:
+            x = x.to(self.lora_A.weight.dtype)
+        output = self.lora_B(self.lora_A(self.lora_dropout(x))) * self.scaling
+        if convert:
+            output = output.to(result.dtype)
+        return result + output
+
+
 def _features(module: nn.Module) -> tuple[int, int] | None:
     """(in, out) of a linear layer: nn.Linear, or transformers' Conv1D (weight in x out)."""
     if isinstance(module, nn.Linear):
@@ -144,7 +181,8 @@ class LoraReport:
 
 
 def add_lora(model: nn.Module, spec: LoraSpec | str) -> LoraReport:
-    """Add LoRA adapters to ``model`` in place (see the module docstring); returns what was done.
+    """Add LoRA adapters to ``model`` in place (see the module docstring), on a 4-bit base when
+    ``spec.base`` names one; returns what was done (with notes on the 4-bit base).
 
     Raises :class:`SpecError` when no linear layer matches the targets (the message lists the names the
     model's linear layers end with)."""
@@ -163,12 +201,17 @@ def add_lora(model: nn.Module, spec: LoraSpec | str) -> LoraReport:
                             "or targets=all-linear")
     for p in model.parameters():
         p.requires_grad_(False)
+    quantized = quantize_base(model, linear, spec.base, spec.compute) if spec.base else None
     for name, module in chosen:
         in_f, out_f = _features(module)  # type: ignore[misc]
         parent_name, _, local = name.rpartition(".")
         parent = model.get_submodule(parent_name)
-        setattr(parent, local, LoraLinear(module, in_f, out_f, spec))
-    return lora_counts(model, tuple(n for n, _ in chosen))
+        if quantized is not None and name in quantized.layers:
+            setattr(parent, local, LoraLinear4bit(quantized.layers[name], in_f, out_f, spec))
+        else:
+            setattr(parent, local, LoraLinear(module, in_f, out_f, spec))
+    report = lora_counts(model, tuple(n for n, _ in chosen))
+    return report if quantized is None else replace(report, notes=quantized.notes)
 
 
 def lora_counts(model: nn.Module, wrapped: tuple[str, ...] = ()) -> LoraReport:

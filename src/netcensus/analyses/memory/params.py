@@ -8,7 +8,10 @@ a list of these. :func:`param_infos` builds the list from an ``nn.Module``:
   ``named_buffers`` order;
 * ``storage`` is a small id shared by the distinct tensors that view one storage (``b.weight =
   nn.Parameter(a.weight.data)``), so bytes can be deduplicated by storage while gradients and
-  optimizer state stay per tensor (PyTorch gives each such tensor its own ``.grad`` and state).
+  optimizer state stay per tensor (PyTorch gives each such tensor its own ``.grad`` and state);
+* a tensor carrying the attribute named :data:`STORED_NBYTES` (a 4-bit weight that stands for its packed
+  storage: ``netcensus.load.qlora``) takes that many bytes (``stored``, ``nbytes``, ``storage_nbytes``),
+  whatever its dtype.
 """
 
 from __future__ import annotations
@@ -20,6 +23,22 @@ import torch
 from torch import nn
 
 from ...dtypes import FLOATING, itemsize, numel
+
+STORED_NBYTES = "netcensus_stored_nbytes"
+"""Attribute a parameter may carry: the bytes its storage really takes on the device (a quantised weight
+kept at its logical shape and dtype so that parameter counts stay exact); :func:`param_infos` gives it as
+``ParamInfo.stored``, unchanged by ``cast_to``."""
+STORED_FORMAT = "netcensus_stored_format"
+"""Attribute beside :data:`STORED_NBYTES`: the name of the stored layout (``"nf4"``...), for reports."""
+
+
+def stored_bytes(t: torch.Tensor) -> tuple[str, int]:
+    """(layout, bytes) of a tensor as stored: its dtype and ``numel * itemsize``, or the packed layout a
+    quantised weight carries (:data:`STORED_NBYTES`, :data:`STORED_FORMAT`)."""
+    packed = getattr(t, STORED_NBYTES, None)
+    if packed is not None:
+        return str(getattr(t, STORED_FORMAT, "packed")), int(packed)
+    return str(t.dtype).removeprefix("torch."), t.numel() * t.element_size()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +58,9 @@ class ParamInfo:
     """Bytes of the whole storage it views; None means ``numel * itemsize``."""
     also: tuple[str, ...] = ()
     """Other names the same tensor object is registered under (tied weights)."""
+    stored: int | None = None
+    """Bytes of its stored layout where that is not ``numel * itemsize`` (a packed 4-bit weight kept at
+    its logical shape and dtype: :data:`STORED_NBYTES`); None otherwise."""
 
     @property
     def numel(self) -> int:
@@ -46,8 +68,8 @@ class ParamInfo:
 
     @property
     def nbytes(self) -> int:
-        """Bytes of this tensor's own elements."""
-        return self.numel * itemsize(self.dtype)
+        """Bytes of this tensor's own elements (``stored`` when given)."""
+        return self.numel * itemsize(self.dtype) if self.stored is None else self.stored
 
     @property
     def floating(self) -> bool:
@@ -121,6 +143,9 @@ def param_infos(model: nn.Module, cast_to: str | None = None) -> list[ParamInfo]
             if storage_nbytes is not None:
                 storage_nbytes = storage_nbytes * itemsize(cast_to) // itemsize(dtype)
             dtype = cast_to
+        stored = getattr(t, STORED_NBYTES, None)
+        if stored is not None:
+            storage_nbytes = stored = int(stored)
         out.append(ParamInfo(names[0], tuple(t.shape), dtype, bool(t.requires_grad), kind, sid,
-                             storage_nbytes, tuple(names[1:])))
+                             storage_nbytes, tuple(names[1:]), stored))
     return out
