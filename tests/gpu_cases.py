@@ -378,7 +378,11 @@ class Built:
     grad_checkpointing: bool
 
     def profile_kwargs(self) -> dict[str, Any]:
-        return dict(inputs=self.inputs, train=self.train, precision=self.precision, optimizer=self.optimizer)
+        kwargs = dict(inputs=self.inputs, train=self.train, precision=self.precision,
+                      optimizer=self.optimizer)
+        if self.precision == "bf16":  # the protocol builds the model on the GPU in float32, then casts it
+            kwargs["weights_cast_from"] = "fp32"
+        return kwargs
 
 
 def optimizer_spec(case: Case) -> Any:

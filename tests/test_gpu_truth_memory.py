@@ -68,15 +68,11 @@ FIGURES = {"step2_peak": (3, 0.05), "step1_peak": (1, 0.05), "step2_reserved": (
 
 _CONV_RES = ("the caching-allocator replay does not reproduce the fragmentation of cuDNN's backward "
              "convolution workspaces (the chosen algorithms' sizes are not known on meta)")
-_RES_INFER = ("Llama inference reserved memory: the real allocator holds 142 segments, 1.69x its allocated "
-              "peak (H200 memory snapshot), and the replay of the trace's allocations fragments less")
 KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("convnet-b64-train-fp32-adam", "step2_reserved"): _CONV_RES + ": 2.200 GB estimated vs 2.653 GB (0.829)",
     ("convnet-b64-train-fp32-sgd", "step2_reserved"): _CONV_RES + ": 2.198 GB estimated vs 2.647 GB (0.830)",
     ("convnet-b64-train-bf16mixed-adam", "step2_reserved"):
         _CONV_RES + ": 1.126 GB vs 1.508 GB (0.747)",
-    ("llama-1b-b8s2048-infer-bf16", "step2_reserved"): _RES_INFER + ": 4.857 GB vs 6.268 GB (0.775)",
-    ("llama-1b-nocache-b8s2048-infer-bf16", "step2_reserved"): _RES_INFER + ": 4.672 GB vs 6.268 GB (0.745)",
 }
 
 

@@ -94,6 +94,7 @@ def profile(
     gpu: str | DeviceSpec | None = None,
     gpu_compare: Sequence[str | DeviceSpec] = (),
     measured_step: float | None = None,
+    weights_cast_from: str | None = None,
 ) -> Profile:
     """Trace ``model`` once and return its census.
 
@@ -126,7 +127,9 @@ def profile(
     ``gpu``: a GPU name (``netcensus.devices.names()``) or a device file, to predict the step's time
     (``Profile.time``; docs/time.md); ``gpu_compare``: more GPUs for the same step
     (``Profile.time_compare``); ``measured_step``: a measured step time in seconds, compared with the
-    prediction.
+    prediction. ``weights_cast_from``: the dtype the weights had when first allocated on the GPU, when
+    they were cast there (``"fp32"`` for ``Model(config).cuda().to(torch.bfloat16)``): the freed copies
+    stay in the caching allocator, which changes the reserved estimate (``Profile.memory.reserved``).
     """
     if not isinstance(model, nn.Module):
         raise SpecError(f"profile() needs a torch.nn.Module, got {type(model).__name__}",
@@ -134,7 +137,8 @@ def profile(
     options = Options.build(train=train, mode=mode, depth=depth, strict=strict, optimizer=optimizer,
                             precision=precision, model_precision=_model_precision(model),
                             checkpointing=checkpointing, shard=shard, devices=devices, kv_context=kv_context,
-                            target=target, gpu=gpu, gpu_compare=gpu_compare, measured_step=measured_step)
+                            target=target, gpu=gpu, gpu_compare=gpu_compare, measured_step=measured_step,
+                            weights_cast_from=weights_cast_from)
     device = _check_model(model, options, check_device(device))
     args, kwargs, described = build_inputs(inputs, input_size, dtype, device)
     if input_kwargs:
@@ -157,7 +161,7 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         trace, infos, optimizer=options.optimizer, precision=options.precision,
         checkpointing=options.checkpointing, sharding=options.sharding, target=options.target,
         module_flops={p: m.figures.forward.flops for p, m in compute.modules.items()},
-        measured=meter.measured if meter is not None else None)
+        measured=meter.measured if meter is not None else None, weights_cast_from=options.weights_cast_from)
     rows, warnings = build_layers(model, trace, params, compute, memory)
     times = _times(trace, compute, infos, options)
     result = Profile(

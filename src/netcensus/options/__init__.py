@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..devices import DeviceSpec, get_gpu
+from ..dtypes import ALIASES
 from ..errors import SpecError
 from .budget import parse_bytes
 from .choices import OPTIMIZERS, Checkpointing, OptimizerSpec, Precision
@@ -43,6 +44,17 @@ CheckpointingArg = str | Iterable[str] | Checkpointing | bool | None
 ShardArg = str | Sharding | None
 
 
+def _floating_dtype(name: object, option: str) -> str:
+    """torch's name of a floating dtype the user typed (``fp32``, ``bf16``, ``float16``...)."""
+    text = str(name).strip().lower().removeprefix("torch.") if isinstance(name, str) else ""
+    canonical = ALIASES.get(text)
+    if canonical not in ("float32", "float16", "bfloat16", "float64"):
+        raise SpecError(f"{option} must be a floating dtype, got {name!r}",
+                        fix="give fp32, bf16, fp16 or fp64 (e.g. fp32 for a model built in float32 on the "
+                            "GPU and then cast)")
+    return canonical
+
+
 @dataclass(frozen=True)
 class Options:
     """Every choice of one profile, validated."""
@@ -68,6 +80,10 @@ class Options:
     target: str = "cuda"
     """The device the estimate is for: ``"cuda"`` (default) or ``"cpu"``. It decides which kernels the
     trace routes to (fused attention, autocast op lists) and what the memory analysis adds for them."""
+    weights_cast_from: str | None = None
+    """The dtype (torch's name) the weights had when first allocated on the device, when they were cast
+    there (``"float32"`` for a model built on the GPU and then cast to bf16); None: allocated in their
+    own dtype. Only the reserved estimate depends on it."""
 
     def idle(self) -> list[str]:
         """Choices that change nothing for the step asked, one sentence each (the report prints them)."""
@@ -105,6 +121,7 @@ class Options:
         gpu: str | DeviceSpec | None = None,
         gpu_compare: Iterable[str | DeviceSpec] = (),
         measured_step: float | None = None,
+        weights_cast_from: str | None = None,
     ) -> Options:
         """Validate the keyword arguments of :func:`netcensus.profile` (``model_precision`` is the
         precision the model's own parameters have, used when ``precision`` is None)."""
@@ -130,6 +147,7 @@ class Options:
             if gpu is None:
                 raise SpecError("measured_step needs the GPU it was measured on",
                                 fix="add gpu='H100 SXM' (CLI: --gpu NAME; --gpu list shows the names)")
+        cast_from = _floating_dtype(weights_cast_from, "weights_cast_from") if weights_cast_from else None
         compare = tuple(get_gpu(g) for g in ([gpu_compare] if isinstance(gpu_compare, str) else gpu_compare))
         if optimizer is DEFAULT or optimizer == "default":
             optimizer = "adamw" if train else None
@@ -144,6 +162,7 @@ class Options:
             sharding=Sharding.parse(shard, devices), kv_context=kv_context, target=target,
             gpu=get_gpu(gpu) if gpu is not None else None, gpu_compare=compare,
             measured_step=float(measured_step) if measured_step is not None else None,
+            weights_cast_from=cast_from,
         )
 
     def replace(self, **changes: Any) -> Options:

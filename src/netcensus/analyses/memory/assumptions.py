@@ -94,14 +94,15 @@ def framework_assumptions(framework: str, policy: Precision) -> tuple[Assumption
 
 
 def cuda_assumptions(assumptions: tuple[Assumption, ...], ws: Workspaces, rounding: int, first: int | None,
-                     reserved: int | None, rnn_lines: list[str]) -> tuple[Assumption, ...]:
+                     reserved: int | None, rnn_lines: list[str], cast_from: str | None = None
+                     ) -> tuple[Assumption, ...]:
     """``assumptions`` for the ``"cuda"`` target: the allocator's accounting, the device's workspaces,
     the first step, the reserved segments and cuDNN's RNN."""
     out = tuple(a for a in assumptions if a.name != "accounting") + (
         Assumption("accounting", "by storage, in the allocator's 512-byte blocks",
                    "no CUDA context (about 0.5 GiB, outside the allocator), communication buffers, "
                    "or fused-kernel internals"),
-    ) + _device_assumptions(ws, rounding, first, reserved)
+    ) + _device_assumptions(ws, rounding, first, reserved, cast_from)
     if rnn_lines:
         out += (Assumption("cuDNN RNN", "; ".join(rnn_lines),
                            "one _cudnn_rnn call per module, as on CUDA: its workspace and, in "
@@ -111,8 +112,8 @@ def cuda_assumptions(assumptions: tuple[Assumption, ...], ws: Workspaces, roundi
     return out
 
 
-def _device_assumptions(ws: Workspaces, rounding: int, first: int | None, reserved: int | None
-                        ) -> tuple[Assumption, ...]:
+def _device_assumptions(ws: Workspaces, rounding: int, first: int | None, reserved: int | None,
+                        cast_from: str | None = None) -> tuple[Assumption, ...]:
     out = [
         Assumption("target", "cuda", f"figures for {cuda.MEASURED_WITH}; the caching allocator's "
                    "allocated bytes (torch.cuda.max_memory_allocated)"),
@@ -137,7 +138,11 @@ def _device_assumptions(ws: Workspaces, rounding: int, first: int | None, reserv
     if reserved is not None:
         out.append(Assumption("reserved", fmt_bytes(reserved),
                               "segments the caching allocator holds over a steady-state step (two steps "
-                              "replayed through its best-fit/split/merge rules); "
+                              "replayed through its best-fit/split/merge rules) after "
+                              + (f"the weights were made in {cast_from} on the device and cast there "
+                                 "(the freed copies stay cached); " if cast_from else
+                                 "the weights were allocated in their own dtype (a model built in float32 "
+                                 "on the GPU and cast there holds more: weights_cast_from='fp32'); ")
                               + cuda.COMPARE_WITH_NVIDIA_SMI))
     return tuple(out)
 

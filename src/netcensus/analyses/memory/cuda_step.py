@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ...devices import cuda
+from ...dtypes import itemsize
 from ...events import Trace
 from ...options import Sharding
 from .device import Workspaces, replay_reserved
@@ -40,8 +41,10 @@ def rounding(params: Sequence[ParamInfo], opt: OptimizerState, w_div: int, o_div
 
 def reserved_bytes(lives: list[Life], n: int, params: Sequence[ParamInfo], states: ModelStates, buffers: int,
                    training: bool, opt: OptimizerState, step_temps: int, ws: Workspaces, sharding: Sharding,
-                   trace: Trace) -> int:
-    """Peak reserved bytes of the second step (:func:`.device.replay_reserved`)."""
+                   trace: Trace, cast_from: str | None = None) -> int:
+    """Peak reserved bytes of the second step (:func:`.device.replay_reserved`); ``cast_from``: the
+    dtype the weights were first allocated in on the device before being cast there (None: allocated
+    in their own dtype)."""
     w_div, _, o_div = sharding.divisors()
     persistent = ([p.nbytes for p in params if p.kind == "parameter"] if w_div == 1 else [states.weights])
     persistent += [p.nbytes for p in params if p.kind == "buffer"]
@@ -60,7 +63,11 @@ def reserved_bytes(lives: list[Life], n: int, params: Sequence[ParamInfo], state
     if training and step_temps:
         temps = [step_temps * p.nbytes // total for p in trainable] if o_div == 1 else [step_temps]
     once = [(pos, cuda.CUBLAS_WORKSPACE) for pos in (ws.forward_first, ws.backward_first) if pos is not None]
-    reserved, _ = replay_reserved(lives, n, persistent, step_start, temps, once, ws.transient)
+    originals: list[int] = []
+    if cast_from is not None and w_div == 1:
+        originals = [p.numel * itemsize(cast_from) if p.floating else p.nbytes
+                     for p in params if p.kind == "parameter"]
+    reserved, _ = replay_reserved(lives, n, persistent, step_start, temps, once, ws.transient, originals)
     return reserved
 
 

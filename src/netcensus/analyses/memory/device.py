@@ -223,7 +223,7 @@ class CachingAllocator:
 
 def replay_reserved(lives: Sequence[Life], n: int, persistent: Sequence[int], step_start: Sequence[int],
                     step_temporaries: Sequence[int], once: Sequence[tuple[int, int]],
-                    transient: dict[int, int]) -> tuple[int, int]:
+                    transient: dict[int, int], cast_from: Sequence[int] = ()) -> tuple[int, int]:
     """(peak reserved, peak allocated) over the second of two replayed steps.
 
     ``persistent``: sizes allocated before the first step and kept (weights, buffers, inputs).
@@ -232,10 +232,17 @@ def replay_reserved(lives: Sequence[Life], n: int, persistent: Sequence[int], st
     allocated at that position of the first step and kept (workspaces). ``transient``: position ->
     size allocated and freed at that position (convolution workspaces). ``lives``: the trace's
     storages other than weights, buffers and inputs, replayed every step in order of birth.
+    ``cast_from``: the sizes the first ``len(cast_from)`` persistent tensors had when first allocated
+    on the device, before a cast there (a model built in float32 on the GPU, then ``.to(bfloat16)``):
+    all of them are allocated first, then each is replaced by its cast copy and freed, as
+    ``Module.to`` does tensor by tensor; the freed blocks stay cached.
     """
     alloc = CachingAllocator()
-    for size in persistent:
+    originals = [alloc.malloc(size) for size in cast_from]
+    for i, size in enumerate(persistent):
         alloc.malloc(size)
+        if i < len(originals):
+            alloc.release(originals[i])
     born: dict[int, list[Life]] = {}
     dying: dict[int, list[Life]] = {}
     for x in lives:

@@ -59,6 +59,7 @@ def analyze_memory(
     module_flops: Mapping[str, int] | None = None,
     target: str = "cpu",
     measured: Mapping[str, int] | None = None,
+    weights_cast_from: str | None = None,
 ) -> MemoryResult:
     """Memory of the traced step (see the module docstring), for the choices of
     :class:`netcensus.options.Options`: the trace must have been made with the same precision
@@ -70,10 +71,15 @@ def analyze_memory(
     workspaces, the first step's peak and the caching allocator's reserved memory.
     ``measured``: what the allocator measured over the traced run on a real CUDA device
     (:class:`netcensus.trace.contexts.allocator.AllocatorMeter`), reported beside the estimate.
+    ``weights_cast_from``: the dtype the weights were first allocated in on the device, before a cast
+    there (``"float32"`` for a model built on the GPU and then ``.to(torch.bfloat16)``); the freed
+    copies stay in the allocator's cache, so only the reserved estimate changes. None: the weights
+    were allocated in their own dtype (loaded with ``torch_dtype=``, or cast before moving).
     """
     if target not in ("cpu", "cuda"):
         raise MemoryConfigError(f"unknown target {target!r}", fix="use 'cuda' or 'cpu'")
-    step = _the_step(trace, params, optimizer, precision, checkpointing, sharding or Sharding(), target)
+    step = _the_step(trace, params, optimizer, precision, checkpointing, sharding or Sharding(), target,
+                     weights_cast_from)
     states = _model_states(step)
     timeline = _timeline(step, states, module_flops)
     peaks = _peaks(step, states, timeline)
@@ -103,6 +109,8 @@ class _Step:
     framework: str
     """The mixed precision the sharding follows (:func:`.precision.framework_precision`)."""
     notes: list[str]
+    cast_from: str | None = None
+    """The dtype the weights were first allocated in on the device, before a cast there (or None)."""
 
     @property
     def n(self) -> int:
@@ -110,7 +118,8 @@ class _Step:
 
 
 def _the_step(trace: Trace, params: Sequence[ParamInfo], spec: OptimizerSpec | None, policy: Precision,
-              ckpt: Checkpointing | None, sharding: Sharding, target: str) -> _Step:
+              ckpt: Checkpointing | None, sharding: Sharding, target: str,
+              cast_from: str | None = None) -> _Step:
     """The step's choices, checked against the trace (its first notes said)."""
     notes: list[str] = []
     check_precision(trace, params, policy, notes)
@@ -121,7 +130,8 @@ def _the_step(trace: Trace, params: Sequence[ParamInfo], spec: OptimizerSpec | N
         notes.append("the trace asked for training but ran no backward (no output requires grad): "
                      "figures are for the forward only")
     framework = framework_precision(sharding, policy, params)
-    return _Step(trace, params, spec, policy, ckpt, sharding, target, training, bs, framework, notes)
+    return _Step(trace, params, spec, policy, ckpt, sharding, target, training, bs, framework, notes,
+                 cast_from)
 
 
 @dataclass(frozen=True)
@@ -259,7 +269,7 @@ def _peaks(step: _Step, states: _States, timeline: _Timeline) -> _Peaks:
         first = first_step_peak(total, step.training, states.device_states.optimizer, timeline.ws, step_peak)
         reserved = reserved_bytes(timeline.lives, step.n, step.params, states.device_states, states.buffers,
                                   step.training, states.opt, step_temps, timeline.ws, step.sharding,
-                                  step.trace)
+                                  step.trace, step.cast_from)
         reserved = max(reserved, point.bytes)
     return _Peaks(total, point, step_temps, step_peak, first, reserved)
 
@@ -307,7 +317,7 @@ def _assumptions(step: _Step, states: _States, timeline: _Timeline, peaks: _Peak
     assumptions += framework_assumptions(step.framework, step.policy)
     if timeline.ws is not None:
         assumptions = cuda_assumptions(assumptions, timeline.ws, timeline.rounding, peaks.first_step_peak,
-                                       peaks.reserved, timeline.rnn_lines)
+                                       peaks.reserved, timeline.rnn_lines, step.cast_from)
     return assumptions
 
 
