@@ -51,3 +51,28 @@ def test_the_freed_block_is_carved_by_what_comes_next() -> None:
 def test_a_bad_dtype_is_refused() -> None:
     with pytest.raises(SpecError, match="weights_cast_from must be a floating dtype"):
         netcensus.profile(_linear(), input_size=(1, 2560), weights_cast_from="int8")
+
+
+def test_weights_already_in_that_dtype_are_not_cast() -> None:
+    # Module.to(float32) keeps a float32 tensor as it is: nothing is freed, reserved is unchanged.
+    with torch.device("meta"):
+        model = nn.Linear(2560, 4096, bias=False)
+    direct = netcensus.profile(model, input_size=(1, 2560)).memory.reserved
+    assert netcensus.profile(model, input_size=(1, 2560), weights_cast_from="fp32").memory.reserved == direct
+
+
+def test_the_cli_takes_it() -> None:
+    import json
+    import subprocess
+    import sys
+
+    def reserved(*flags: str) -> int:
+        run = subprocess.run([sys.executable, "-m", "netcensus", "--precision", "bf16", "--format", "json",
+                              *flags], capture_output=True, text=True, check=True)
+        return json.loads(run.stdout)["memory"]["reserved"]
+
+    assert reserved("--weights-cast-from", "fp32") > reserved()
+    bad = subprocess.run([sys.executable, "-m", "netcensus", "--weights-cast-from", "int8"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "weights_cast_from must be a floating dtype" in bad.stderr
+    assert "Traceback" not in bad.stderr

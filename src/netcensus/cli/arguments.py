@@ -74,6 +74,10 @@ def add_profile_arguments(p: argparse.ArgumentParser) -> None:
     mem.add_argument("--target", choices=("cuda", "cpu"), default="cuda",
                      help="the device the estimate is for: cuda (default) or cpu; it decides the kernels "
                           "(fused attention, autocast lists) the trace is routed to")
+    mem.add_argument("--weights-cast-from", default=None, metavar="DTYPE",
+                     help="the dtype the weights had when first put on the GPU, when they were cast there "
+                          "(fp32 for a model built on the GPU, then cast to bf16): the freed copies stay in "
+                          "the allocator's cache and count in the reserved estimate")
     mem.add_argument("--kv-context", type=int, default=None, metavar="N",
                      help="KV cache bytes of the attention layers for a context of N tokens")
     mem.add_argument("--decode", action="store_true",
@@ -166,4 +170,5 @@ def profile_options(args: argparse.Namespace) -> dict[str, Any]:
         "gpu_compare": [g.strip() for g in args.gpu_compare.split(",") if g.strip()]
         if getattr(args, "gpu_compare", None) else (),
         "measured_step": getattr(args, "measured_step", None),
+        "weights_cast_from": getattr(args, "weights_cast_from", None),
     }

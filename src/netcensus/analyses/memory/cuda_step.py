@@ -65,7 +65,8 @@ def reserved_bytes(lives: list[Life], n: int, params: Sequence[ParamInfo], state
     once = [(pos, cuda.CUBLAS_WORKSPACE) for pos in (ws.forward_first, ws.backward_first) if pos is not None]
     originals: list[int] = []
     if cast_from is not None and w_div == 1:
-        originals = [p.numel * itemsize(cast_from) if p.floating else p.nbytes
+        # 0: not cast (not floating, or already in that dtype: Module.to keeps the very tensor)
+        originals = [p.numel * itemsize(cast_from) if p.floating and p.dtype != cast_from else 0
                      for p in params if p.kind == "parameter"]
     reserved, _ = replay_reserved(lives, n, persistent, step_start, temps, once, ws.transient, originals)
     return reserved

@@ -235,10 +235,10 @@ def replay_reserved(lives: Sequence[Life], n: int, persistent: Sequence[int], st
     ``cast_from``: the sizes the first ``len(cast_from)`` persistent tensors had when first allocated
     on the device, before a cast there (a model built in float32 on the GPU, then ``.to(bfloat16)``):
     all of them are allocated first, then each is replaced by its cast copy and freed, as
-    ``Module.to`` does tensor by tensor; the freed blocks stay cached.
+    ``Module.to`` does tensor by tensor; the freed blocks stay cached. A size of 0: not cast.
     """
     alloc = CachingAllocator()
-    originals = [alloc.malloc(size) for size in cast_from]
+    originals = [alloc.malloc(size) if size else None for size in cast_from]
     for i, size in enumerate(persistent):
         alloc.malloc(size)
         if i < len(originals):
