@@ -1,5 +1,6 @@
-"""``netcensus diff A B``: compare two profiles layer by layer. Each side is a saved JSON profile or any model
-source ``netcensus MODEL`` accepts, profiled with the same options (``--set-a``/``--set-b`` change one side)."""
+"""``netcensus diff A B``: compare two profiles layer by layer. Each side is a saved JSON profile or any
+model source ``netcensus MODEL`` accepts, profiled with the same options (``--set-a``/``--set-b`` change
+one side)."""
 
 from __future__ import annotations
 

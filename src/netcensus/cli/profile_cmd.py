@@ -144,9 +144,10 @@ def check_options(args: argparse.Namespace) -> None:
     Options.build(**options)  # (names GPUs too: --gpu and --gpu-compare are looked up here)
     if args.fit is not None:
         if re.fullmatch(r"\s*[0-9]*\.?[0-9]+\s*", args.fit):
+            n = args.fit.strip()
             raise SpecError(f"--fit {args.fit} has no unit",
-                            fix=f"write the budget with its unit: --fit {args.fit.strip()}GiB (powers of 1024) or "
-                                f"{args.fit.strip()}GB (powers of 1000); bytes are {args.fit.strip()}B")
+                            fix=f"write the budget with its unit: --fit {n}GiB (powers of 1024) or {n}GB "
+                                f"(powers of 1000); bytes are {n}B")
         parse_bytes(args.fit)
 
 
@@ -158,7 +159,8 @@ def fit_hints(args: argparse.Namespace) -> list[str]:
     if args.train and args.checkpointing is None:
         hints.append("recompute activations in backward (--checkpointing all)")
     if args.precision is None or args.precision.lower() in ("fp32", "float32"):
-        hints.append("compute in 16 bits (--precision bf16-mixed) or store weights in 16 bits (--precision bf16)")
+        hints.append("compute in 16 bits (--precision bf16-mixed) or store weights in 16 bits "
+                     "(--precision bf16)")
     if args.train and (args.optimizer is None or args.optimizer.lower() in ("adam", "adamw")):
         hints.append("an optimizer with less state (--optimizer adam8bit, or sgd)")
     other = "sequence length (--seq, or the input's dim 1)" if args.fit_along == "batch" else \

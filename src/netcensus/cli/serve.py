@@ -59,8 +59,10 @@ def main(argv: Sequence[str]) -> int:
         from ..errors import SpecError
 
         raise SpecError(f"{args.model} gives no model to trace", fix="serve needs a causal LM (hf:NAME)")
+    from ..report.table import DEFAULT_WIDTH, wrap
+
     for note in (n for n in getattr(loaded, "notes", ()) if not str(n).startswith("inputs:")):
-        print(f"note: {note}", file=sys.stderr)
+        print("\n".join(wrap(f"note: {note}", args.width or DEFAULT_WIDTH)), file=sys.stderr)
     shares = [float(x) for x in args.routing.split(",")] if args.routing else None
     result = serve(model, batch=args.batch or 1, prompt=args.prompt or args.seq or 128,
                    kv_context=args.kv_context, weights=args.weights, kv_dtype=args.kv_dtype,

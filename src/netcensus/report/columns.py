@@ -95,7 +95,7 @@ COLUMNS: dict[str, Column] = {c.key: c for c in (
            help="parameters of the module and its children"),
     Column("own", "Own", 50, True, _not_total(_fig("own_params", exact)), _raw("own_params"), numeric=True,
            help="parameters registered on the module itself (sum to the total)"),
-    Column("train", "Train", 15, False, _not_total(lambda d: d.row.trainable),
+    Column("train", "Train", 75, False, _not_total(lambda d: d.row.trainable),
            _not_total(lambda d: d.row.trainable), help="yes / no / partial: are the parameters trainable"),
     Column("calls", "Calls", 12, True, _not_total(lambda d: exact(d.row.calls)),
            _not_total(lambda d: d.row.calls, 0), numeric=True, help="times the forward ran"),

@@ -34,7 +34,7 @@ from .diff_rows import (
     tree_order,
 )
 from .style import PLAIN, Style
-from .table import DEFAULT_WIDTH, clip, fit_widths, wrap
+from .table import DEFAULT_WIDTH, clip, fit_widths, runs, wrap
 
 if TYPE_CHECKING:
     from ..results.profile import LayerRow, Profile
@@ -244,7 +244,8 @@ class _Lines:
 
 
 def _title(label: str, p: Profile) -> str:
-    return f"{label}: {p.model} | input {p.inputs} | {p.mode} mode" + (", train" if p.train else "")
+    return (f"{label}: {p.model} | input {runs(p.inputs)} | {p.mode} mode"
+            + (", forward + backward" if p.train else ""))
 
 
 def _legend(a: Profile, b: Profile, la: str, lb: str, memory: bool) -> str:

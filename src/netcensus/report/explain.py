@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .table import compress_paths, short_totals_lines, totals_lines, wrap
+from .table import compress_paths, runs, short_totals_lines, totals_lines, wrap
 from .tree import GROUP, LAYER, TOTAL, display_rows
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def _terms(profile: Profile, verbose: bool) -> list[str]:
 
 
 def render_explain(profile: Profile, verbose: bool = False, width: int | None = None) -> str:
-    lines = [f"{profile.model} | input {profile.inputs}", ""]
+    lines = [f"{profile.model} | input {runs(profile.inputs)}", ""]
     if verbose:
         for row in profile.layers:
             if row.explain or row.warnings:

@@ -18,6 +18,7 @@ from ..units import CONVENTION, percent
 from .charts import Chart, charts
 from .columns import COLUMNS, Column, table_keys
 from .summary import assumptions, figures, notes
+from .table import runs
 from .tree import GROUP, TOTAL, DisplayRow, display_rows
 
 if TYPE_CHECKING:
@@ -333,7 +334,7 @@ def _ops(profile: Profile) -> str:
 
 def _meta(profile: Profile) -> str:
     mode = f"{profile.mode} mode" + (", forward + backward" if profile.train else "")
-    return f"input {profile.inputs} | traced on {profile.device}, {mode}"
+    return f"input {runs(profile.inputs)} | traced on {profile.device}, {mode}"
 
 
 def _keys(profile: Profile, columns: str | Sequence[str] | None, memory_columns: bool | None) -> list[str]:

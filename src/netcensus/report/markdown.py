@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from ..units import CONVENTION
 from .columns import COLUMNS, MAX_SHAPE_WIDTH, parse_sort, table_keys
 from .summary import assumptions, figures, notes
-from .table import clip
+from .table import clip, runs
 from .tree import GROUP, TOTAL, display_rows
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def render_markdown(profile: Profile, depth: int | None = None, memory_columns: 
     shown = display_rows(profile, depth, sort_key, descending, expand)
     mode = f"{profile.mode} mode" + (", forward + backward" if profile.train else "")
     lines = [f"### {profile.model}", "",
-             f"Input `{profile.inputs}`, traced on {profile.device}, {mode}.", ""]
+             f"Input `{runs(profile.inputs)}`, traced on {profile.device}, {mode}.", ""]
     lines.append("| " + " | ".join(c.header for c in cols) + " |")
     lines.append("|" + "|".join("---:" if c.right else ":---" for c in cols) + "|")
     for d in shown:

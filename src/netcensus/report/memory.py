@@ -36,6 +36,13 @@ def peak_where(m: MemoryResult, model: str) -> str:
     return where
 
 
+def composition(m: MemoryResult) -> str:
+    """``    made of: weights 178.39 MiB + workspaces 38.07 MiB + ...``: what is live at the peak, by
+    category, largest first; the parts add up to the peak exactly."""
+    parts = sorted(((k, v) for k, v in m.peak_at.breakdown.items() if v), key=lambda kv: -kv[1])
+    return "    made of: " + " + ".join(f"{k} {nbytes(v)}" for k, v in parts)
+
+
 def heading(m: MemoryResult) -> str:
     per = f", per device of {m.devices}" if m.devices > 1 else ""
     return f"Memory ({m.mode} step{per}"
@@ -68,12 +75,15 @@ def figure_lines(m: MemoryResult, model: str) -> list[str]:
         if m.weight_copies:
             lines.append(_line("low-precision weight copies", m.weight_copies))
     lines.append(_line("temporaries at the peak", m.temporaries))
-    if m.workspaces:
-        lines.append(_line("library workspaces (in the peak)", m.workspaces))
+    workspaces = m.peak_at.breakdown.get("workspaces", m.workspaces)  # kept cuBLAS + transient cuDNN
+    if workspaces:
+        lines.append(_line("library workspaces (in the peak)", workspaces))
     if m.rounding:
         lines.append(_line("allocator rounding (in the peak)", m.rounding))
     lines.append(_line("peak" + (" (steady state)" if m.first_step_peak is not None else ""), m.peak,
                        f"at {peak_where(m, model)}"))
+    if m.peak_at.breakdown:
+        lines.append(composition(m))
     if m.first_step_peak is not None and m.mode == "training":
         lines.append(_line("first step's peak", m.first_step_peak, "(one-time workspaces, state created)"))
     if m.reserved is not None:

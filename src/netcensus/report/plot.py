@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
 from .charts import charts
+from .table import runs
 
 if TYPE_CHECKING:
     from ..results.profile import Profile
@@ -56,7 +57,7 @@ def save_plot(profile: Profile, path: str) -> None:
         ax.set_xlim(0, top * 1.45 if top else 1)
         for side in ("top", "right", "bottom"):
             ax.spines[side].set_visible(False)
-    fig.suptitle(f"{profile.model}  |  input {profile.inputs}", fontsize=11)
+    fig.suptitle(f"{profile.model}  |  input {runs(profile.inputs)}", fontsize=11)
     fig.tight_layout()
     ext = path.lower().rsplit(".", 1)[-1]
     fig.savefig(path, format=ext, metadata={"Date": None} if ext == "svg" else None)

@@ -31,13 +31,16 @@ def format_for_path(path: str) -> str:
                       f"{', '.join(EXTENSIONS)} or give --format")
 
 
-def time_block(profile: Profile, depth: int | None) -> str:
-    """The step-time prediction under the table (and the GPUs side by side), or nothing."""
+def time_block(profile: Profile, depth: int | None, width: int | None = None) -> str:
+    """The step-time prediction under the table (and the GPUs side by side), or nothing; it fits
+    ``width`` characters (default 100), as the table does."""
+    from .table import DEFAULT_WIDTH
     from .timing import render_compare, render_time
 
     parts = []
     if profile.time is not None:
-        parts.append(render_time(profile.time, depth=min(depth, 2) if depth is not None else 2))
+        parts.append(render_time(profile.time, depth=min(depth, 2) if depth is not None else 2,
+                                 width=width or DEFAULT_WIDTH))
     if len(profile.time_compare) > 1:
         parts.append(render_compare(list(profile.time_compare)))
     return "".join("\n\n" + p for p in parts)
@@ -77,7 +80,7 @@ def render(profile: Profile, fmt: str = "table", *, depth: int | None = -1,
 
         text = render_table(profile, depth, memory_columns, columns=columns, sort=sort, expand=expand,
                             width=width, style=style, verbose=verbose)
-        return text + time_block(profile, depth)
+        return text + time_block(profile, depth, width)
     if fmt == "json":
         return json.dumps(profile.to_dict(), indent=2)
     if fmt == "csv":

@@ -14,6 +14,7 @@ from .memory import peak_where
 from .table import coverage_line
 
 if TYPE_CHECKING:
+    from ..results.memory import MemoryResult
     from ..results.profile import Profile
 
 
@@ -70,7 +71,14 @@ def figures(profile: Profile) -> list[Figure]:
             if m.weight_copies:
                 out.append(_bytes(sec, "low-precision weight copies", m.weight_copies))
         out.append(_bytes(sec, "temporaries at the peak", m.temporaries))
-        out.append(_bytes(sec, "peak", m.peak, f"at {peak_where(m, profile.model)}"))
+        out += _device_figures(sec, m)
+        out.append(_bytes(sec, "peak" + (" (steady state)" if m.first_step_peak is not None else ""), m.peak,
+                          f"at {peak_where(m, profile.model)}"))
+        if m.first_step_peak is not None and m.mode == "training":
+            out.append(_bytes(sec, "first step's peak", m.first_step_peak))
+        if m.reserved is not None:
+            out.append(_bytes(sec, "reserved by the allocator (est.)", m.reserved,
+                              "nvidia-smi shows this plus the CUDA context"))
         if m.inference_peak is not None and m.mode == "training":
             out.append(_bytes(sec, "inference peak (no_grad)", m.inference_peak))
         if m.recompute_flops:
@@ -78,6 +86,17 @@ def figures(profile: Profile) -> list[Figure]:
     if profile.kv_cache is not None:
         kv = profile.kv_cache
         out.append(_bytes("KV cache", f"batch {kv.batch}, context {kv.context}", kv.bytes, kv.formula))
+    return out
+
+
+def _device_figures(sec: str, m: MemoryResult) -> list[Figure]:
+    """What a CUDA target adds to the peak: library workspaces live at it and the allocator's rounding."""
+    out = []
+    workspaces = m.peak_at.breakdown.get("workspaces", m.workspaces)
+    if workspaces:
+        out.append(_bytes(sec, "library workspaces (in the peak)", workspaces))
+    if m.rounding:
+        out.append(_bytes(sec, "allocator rounding (in the peak)", m.rounding))
     return out
 
 

@@ -19,6 +19,7 @@ from fractions import Fraction
 
 from ..results.scaling import Formulas, ScalingFit, SweepPoint, SweepResult, monomial_text
 from ..units import exact, nbytes, si
+from .table import DEFAULT_WIDTH, wrap
 
 
 def _points_table(points: Sequence[SweepPoint], budget: int | None) -> list[str]:
@@ -39,16 +40,22 @@ def _points_table(points: Sequence[SweepPoint], budget: int | None) -> list[str]
         return "  ".join(c.rjust(w) if i in right else c.ljust(w)
                          for i, (c, w) in enumerate(zip(cells, widths)))
 
-    return [line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
+    return [line(head), "  ".join("-" * w for w in widths)] + [line(r).rstrip() for r in rows]
+
+
+def _wrapped(lines: Sequence[str], width: int | None) -> list[str]:
+    """Each line broken at spaces to ``width`` characters (None: unchanged); continuations indented."""
+    return [part for line in lines for part in wrap(line, width)]
 
 
 def render_sweep(result: SweepResult | Sequence[SweepResult], *, max_rows: int = 60,
-                 formulas: bool = True) -> str:
-    """The sweep's table (at most ``max_rows`` rows: the rest are in the CSV / JSON) and formulas."""
+                 formulas: bool = True, width: int | None = DEFAULT_WIDTH) -> str:
+    """The sweep's table (at most ``max_rows`` rows: the rest are in the CSV / JSON) and formulas; the
+    lines around the table wrap at ``width`` characters."""
     results = [result] if isinstance(result, SweepResult) else list(result)
     first = results[0]
     points = [p for r in results for p in r.points]
-    what = "training step" if first.train else "inference"
+    what = "training step" if first.train else "inference step"
     lines = [f"{first.model}  |  sweep of the {what}: {len(points)} point(s)"]
     for r in results:
         where = " ".join(f"{k}={v}" for k, v in r.points[0].config) if r.points and r.points[0].config else ""
@@ -64,6 +71,7 @@ def render_sweep(result: SweepResult | Sequence[SweepResult], *, max_rows: int =
     if budget is not None:
         fit = sum(1 for p in points if p.fits)
         lines.append(f"budget {nbytes(budget)} ({exact(budget)} B): {fit} of {len(points)} point(s) fit")
+    lines = _wrapped(lines, width)
     table = _points_table(points, budget)
     if len(points) > max_rows:
         keep = max_rows // 2
@@ -73,7 +81,7 @@ def render_sweep(result: SweepResult | Sequence[SweepResult], *, max_rows: int =
     if formulas:
         for r in results:
             if r.formulas is not None:
-                lines += [""] + render_formulas(r.formulas, r.train).splitlines()
+                lines += [""] + _wrapped(render_formulas(r.formulas, r.train).splitlines(), width)
                 break
     return "\n".join(lines)
 
@@ -199,7 +207,9 @@ def save_sweep_plot(result: SweepResult | Sequence[SweepResult], path: str, alon
     plt.close(fig)
 
 
-def render_scaling_fit(found: ScalingFit, model: str, train: bool) -> str:
+def render_scaling_fit(found: ScalingFit, model: str, train: bool, width: int | None = DEFAULT_WIDTH) -> str:
+    """The answer of a fit, the polynomial of the peak at the answer and the sizes traced, wrapped at
+    ``width`` characters."""
     what = "training step" if train else "inference"
     mult = f", a multiple of {found.multiple}" if found.multiple > 1 else ""
     lines = [f"{model}  |  largest {found.along}{mult} whose {what} peak fits {nbytes(found.budget)} "
@@ -215,12 +225,38 @@ def render_scaling_fit(found: ScalingFit, model: str, train: bool) -> str:
                      f"{found.value or found.multiple} and above ({len(found.traces)} traces in all, "
                      f"{found.seconds:.2f} s)")
         if found.formula is not None:
-            var = "b" if found.along == "batch" else "s"
-            lines.append(f"peak at the answer = {found.formula}".replace("b", var) if var == "b"
-                         else f"peak at the answer = {found.formula}")
+            lines.append(f"peak at the answer = {found.formula}{_remainder(found)}")
     else:
         lines.append(f"{found.reason}: answered by the re-tracing search ({len(found.traces)} traces, "
                      f"{found.seconds:.2f} s)")
-    lines.append("tried by tracing (size -> peak): "
-                 + ", ".join(f"{n} -> {nbytes(p)}" for n, p in found.traces))
-    return "\n".join(lines)
+    tried = [f"{exact(n)} -> {nbytes(p)}" for n, p in found.traces]
+    return "\n".join(_wrapped(lines, width) + _items("tried by tracing (size -> peak): ", tried, width))
+
+
+def _items(head: str, items: Sequence[str], width: int | None) -> list[str]:
+    """``head`` and ``items`` joined by commas, broken between items (never inside one) to ``width``."""
+    lines, line = [], head
+    for i, item in enumerate(items):
+        text = item + ("," if i + 1 < len(items) else "")
+        if width is not None and line.strip() and len(line) + 1 + len(text) > width and line != head:
+            lines.append(line)
+            line = "    " + text
+        else:
+            line += ("" if line == head else " ") + text
+    return lines + [line]
+
+
+def _remainder(found: ScalingFit) -> str:
+    """What the traced peak at the answer adds to the polynomial's value there (the CUDA allocator's
+    512-byte blocks, which no polynomial follows), or nothing when they are equal."""
+    if found.formula is None or not found.value or found.peak is None:
+        return ""
+    at = found.formula(found.value, 1) if found.along == "batch" else found.formula(1, found.value)
+    rest = found.peak - at
+    if not rest:
+        return ""
+    var = "b" if found.along == "batch" else "s"
+    if rest > 0:
+        return (f" + {exact(int(rest))} B of allocator rounding (512-byte blocks) at {var} = "
+                f"{exact(found.value)}")
+    return f" - {exact(int(-rest))} B at {var} = {exact(found.value)} (the traced peak is lower)"

@@ -81,14 +81,29 @@ UNITS = "Units: K = 10^3, M = 10^6, G = 10^9, T = 10^12; KiB = 2^10, MiB = 2^20,
 """The one-line units convention of the short footer (``verbose`` prints the long one)."""
 
 
+_UNIT = re.compile(r"(\d) (B|KiB|MiB|GiB|TiB|PiB|TB/s|[KMGTP]?FLOP/s|[KMGTP]?FLOP|K|M|G|T|P|ms|us|s)(?!\w)")
+"""A number and its unit (``32.00 MiB``, ``1.88 G``): never broken apart by :func:`wrap`."""
+
+
 def wrap(line: str, width: int | None, indent: str = "    ") -> list[str]:
     """``line`` broken at spaces into lines of at most ``width`` characters (a word longer than the
-    width stays whole); continuation lines are indented."""
+    width stays whole, and so does a number with its unit); continuation lines are indented."""
     if width is None or len(line) <= width:
         return [line]
     lead = line[: len(line) - len(line.lstrip(" "))]
-    return textwrap.wrap(line, width, initial_indent="", subsequent_indent=lead + indent,
-                         break_long_words=False, break_on_hyphens=False) or [line]
+    glued = _UNIT.sub("\\1\0\\2", line)  # a NUL holds the number to its unit while textwrap breaks
+    parts = textwrap.wrap(glued, width, initial_indent="", subsequent_indent=lead + indent,
+                          break_long_words=False, break_on_hyphens=False)
+    return [part.replace("\0", " ") for part in parts] or [line]
+
+
+_REPEATS = re.compile(r"\b([A-Za-z_]\w*)(?:, \1\b){2,}")
+
+
+def runs(text: str) -> str:
+    """Runs of one name repeated in a list, written once with their count: ``DynamicLayer, DynamicLayer,
+    DynamicLayer`` -> ``DynamicLayer x3`` (an input described by its repr, such as a KV cache)."""
+    return _REPEATS.sub(lambda m: f"{m.group(1)} x{m.group(0).count(', ') + 1}", text)
 
 
 _NUMBERED = re.compile(r"^([\w.]*?\w)\.(\d+)((?:\.[\w.]+)?)$")
@@ -100,7 +115,8 @@ def compress_paths(text: str) -> str:
     head, sep, rest = text.partition(": ")
     if not sep:
         return text
-    items = rest.split(", ")
+    more = " ..." if rest.endswith(" ...") else ""  # a list cut short: 'a.0.x, a.1.x ...'
+    items = rest.removesuffix(more).split(", ")
     out: list[list] = []  # [prefix, lo, hi, tail] or [text]
     for item in items:
         m = _NUMBERED.match(item)
@@ -114,7 +130,7 @@ def compress_paths(text: str) -> str:
         else:
             out.append([prefix, n, n, tail])
     parts = [x[0] if len(x) == 1 else f"{x[0]}.{x[1]}{'' if x[1] == x[2] else f'-{x[2]}'}{x[3]}" for x in out]
-    return head + sep + ", ".join(parts)
+    return head + sep + ", ".join(parts) + more
 
 
 def render_table(profile: Profile, depth: int | None = None, memory_columns: bool | None = None, *,
@@ -152,7 +168,8 @@ def render_table(profile: Profile, depth: int | None = None, memory_columns: boo
 
     header = line([c.header for c in cols], None)
     plain_width = sum(widths[j] for j in keep) + SEP * (len(keep) - 1)
-    title = (f"{profile.model} | input {profile.inputs} | traced on {profile.device}, {profile.mode} mode"
+    title = (f"{profile.model} | input {runs(profile.inputs)} | traced on {profile.device}, "
+             f"{profile.mode} mode"
              + (", forward + backward" if profile.train else ""))
     lines = [style.bold(t) for t in wrap(title, text_width)]
     lines += [style.bold(header), style.dim("-" * plain_width)]

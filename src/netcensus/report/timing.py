@@ -7,7 +7,7 @@
   when it is installed): layers (or ops) as points on arithmetic intensity vs achieved FLOP/s, under the
   device's roofs.
 
-Imports only results, units and errors (no torch).
+Imports only results, units, errors and the table's line wrapping (no torch).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ..errors import SpecError
 from ..results.timing import LayerTime, OpTime, TimeResult, rollup
 from ..units import nbytes as fmt_bytes
 from ..units import si
+from .table import wrap
 
 
 def seconds(t: float) -> str:
@@ -35,12 +36,18 @@ def _rate(x: float | None, unit: str) -> str:
     return "-" if not x else f"{si(x)}{unit}"
 
 
-def render_time(r: TimeResult, *, depth: int | None = 2, top: int = 12) -> str:
-    """The time block of a profile."""
+LAYER_MIN = 12
+"""The narrowest the layer column of the time table gets (longer paths are cut with ``...``)."""
+
+
+def render_time(r: TimeResult, *, depth: int | None = 2, top: int = 12, width: int | None = 100) -> str:
+    """The time block of a profile, fitted to ``width`` characters (None: as wide as it comes): the layer
+    column shrinks, down to :data:`LAYER_MIN`, and the other lines wrap."""
     lines = [f"Step time on {r.gpu} ({r.precision}): {seconds(r.step_s)} predicted, {r.bound}-bound"]
     lines.append(
-        f"  GPU {seconds(r.gpu_s)} in {r.kernels:,} kernels (optimizer {seconds(r.optimizer_s)}); "
-        f"host {seconds(r.host_s)} to issue {r.host_ops:,} ops"
+        f"  GPU {seconds(r.gpu_s)} in {r.kernels:,} kernels"
+        + (f" (optimizer {seconds(r.optimizer_s)})" if r.optimizer_s else "")
+        + f"; host {seconds(r.host_s)} to issue {r.host_ops:,} ops"
     )
     split = ", ".join(f"{b} {seconds(t)}" for b, t in r.bound_s.items() if t)
     lines.append(f"  kernel time by bound: {split}")
@@ -59,29 +66,48 @@ def render_time(r: TimeResult, *, depth: int | None = 2, top: int = 12) -> str:
             f"  measured step {seconds(m.step_s)}: achieved MFU {m.mfu:.1%}; prediction is "
             f"{m.ratio:.2f}x the measurement ({m.error:+.0%})"
         )
-    rows = rollup(r.layers, depth)
-    if rows:
-        lines.append("")
-        lines.append(
-            f"  {'layer':<40} {'time':>10} {'share':>7} {'bound':>8} {'FLOP':>10} {'bytes':>11} {'FLOP/B':>7}"
-        )
-        for row in rows[:top]:
-            lines.append(
-                f"  {(row.path or '(model)')[:40]:<40} {seconds(row.time_s):>10} {row.share:>7.1%} "
-                f"{row.bound:>8} {si(row.flops):>10} {fmt_bytes(row.bytes):>11} {row.intensity:>7.1f}"
-            )
-        if len(rows) > top:
-            rest = rows[top:]
-            lines.append(
-                f"  {'(' + str(len(rest)) + ' more)':<40} {seconds(sum(x.time_s for x in rest)):>10} "
-                f"{sum(x.share for x in rest):>7.1%}"
-            )
+    lines = [part for line in lines for part in _wrap(line, width)]
+    lines += _layer_lines(r, depth, top, width)
     if r.assumptions:
         lines.append("")
         lines.append("  Assumptions:")
-        lines += [f"  - {a}" for a in r.assumptions]
-    lines += [f"  Note: {n}" for n in r.notes]
+        lines += [part for a in r.assumptions for part in _wrap(f"  - {a}", width)]
+    lines += [part for n in r.notes for part in _wrap(f"  Note: {n}", width)]
     return "\n".join(lines)
+
+
+def _wrap(line: str, width: int | None) -> list[str]:
+    """``line`` wrapped as the table's lines are (an item of a ``- `` list continues under its text)."""
+    return wrap(line, width, indent="  " if line.lstrip().startswith("- ") else "    ")
+
+
+def _layer_lines(r: TimeResult, depth: int | None, top: int, width: int | None) -> list[str]:
+    """The per-layer table: time, share, bound, FLOP, bytes and intensity of the slowest ``top`` rows."""
+    rows = rollup(r.layers, depth)
+    if not rows:
+        return []
+    names = [row.path or "(model)" for row in rows[:top]]
+    rest = rows[top:]
+    if rest:
+        names.append(f"({len(rest)} more)")
+    fixed = 2 + 11 + 8 + 9 + 11 + 12 + 8  # the indent and the six figure columns with their spaces
+    room = max(LAYER_MIN, width - fixed) if width is not None else 10 ** 6
+    w = min(max(len("layer"), *(len(n) for n in names)), room)
+
+    def cut(name: str) -> str:
+        return name if len(name) <= w else name[: w - 3] + "..."
+
+    head = f"{'time':>10} {'share':>7} {'bound':>8} {'FLOP':>10} {'bytes':>11} {'FLOP/B':>7}"
+    lines = ["", f"  {'layer':<{w}} {head}"]
+    for name, row in zip(names, rows[:top]):
+        lines.append(
+            f"  {cut(name):<{w}} {seconds(row.time_s):>10} {row.share:>7.1%} "
+            f"{row.bound:>8} {si(row.flops):>10} {fmt_bytes(row.bytes):>11} {row.intensity:>7.1f}"
+        )
+    if rest:
+        lines.append(f"  {cut(names[-1]):<{w}} {seconds(sum(x.time_s for x in rest)):>10} "
+                     f"{sum(x.share for x in rest):>7.1%}")
+    return lines
 
 
 def render_measured(r: TimeResult) -> str:
