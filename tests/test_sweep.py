@@ -207,6 +207,61 @@ def test_fit_falls_back_on_a_padding_model() -> None:
         found.formula is None and "differs from the trace" in found.notes[0]), found
 
 
+def test_design_sizes_lie_on_the_lattice_of_the_points_asked() -> None:
+    from netcensus.sweep.core import _design_axis
+
+    assert _design_axis([128, 256, 512, 1024], 2) == [128, 256, 384]  # gcd of the distances: 128
+    assert _design_axis([1, 2, 4, 8], 1) == [1, 2]
+    assert _design_axis([128, 1024], 2) == [128, 576, 1024]  # 896 would pass 1024: its divisor 448
+    assert _design_axis([5, 7, 12], 2) == [5, 6, 7]  # distances 2 and 7: step 1
+    assert _design_axis([64], 2) == [64]
+
+
+def test_a_padding_model_is_polynomial_on_the_lattice_of_its_multiple() -> None:
+    # PadTo64 at sequence lengths 64, 128, ... is a polynomial of s (no padding there); the sweep traces
+    # the lattice 64, 128, 192 and each point equals a direct trace
+    model = PadTo64()
+    result = sw.sweep(model, [2, 3], [64, 128, 256, 320], input_size=[(1, 64, 16)])
+    assert result.method == "polynomial", result.reason
+    for point in result.points:
+        p = netcensus.profile(model, input_size=(point.batch, point.seq, 16), depth=None)
+        assert (point.peak, point.flops) == (p.memory.peak, p.flops)
+
+
+def test_fit_on_a_multiple_traces_its_lattice() -> None:
+    model = PadTo64()
+    found = sw.fit(model, "2MiB", [(1, 64, 16)], along="seq", multiple=64)
+    old = netcensus.fit(model, "2MiB", [(1, 64, 16)], along="seq")
+    assert found.method == "polynomial" and found.formula is not None, found.reason
+    assert found.value == old.value // 64 * 64 and len(found.traces) <= 5
+    assert all(n % 64 == 0 for n, _ in found.traces)
+
+
+def test_fit_along_the_sequence_stops_at_the_models_positions() -> None:
+    # GPT-2 with 64 learned positions: a longer sequence raises IndexError in a real run (wpe has 64 rows)
+    cfg = transformers.GPT2Config(n_embd=32, n_layer=1, n_head=2, n_positions=64, vocab_size=128)
+    with torch.device("meta"):
+        model = transformers.GPT2LMHeadModel(cfg)
+    found = sw.fit(model, "1GiB", ["2x16:int64"], along="seq")
+    assert found.value == 64 and found.limited
+    assert "64 positions (config.n_positions)" in found.notes[0]
+    assert all(n <= 64 for n, _ in found.traces)
+
+
+def test_a_cnn_on_cuda_is_polynomial_despite_its_convolution_workspaces() -> None:
+    # cuDNN's workspace is estimated as 77/64 of the larger tensor: exact in the batch (a truncated
+    # 1.2 x n was not a polynomial, and the fit fell back to tracing 26 sizes)
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                              nn.Conv2d(32, 64, 3, padding=1, stride=2), nn.BatchNorm2d(64), nn.ReLU(),
+                              nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+    found = sw.fit(model, "1GiB", [(1, 3, 32, 32)], target="cuda")
+    assert found.method == "polynomial", found.reason
+    at, above = (netcensus.profile(model, input_size=(n, 3, 32, 32)).memory.peak
+                 for n in (found.value, found.value + 1))
+    assert at <= 2**30 < above
+
+
 # ---- command line and pool ---------------------------------------------------------------------------
 
 LLAMA = ["hf:llama", "--set", "hidden_size=32", "--set", "intermediate_size=64", "--set",

@@ -217,7 +217,9 @@ def render_scaling_fit(found: ScalingFit, model: str, train: bool, width: int | 
     if found.value == 0:
         lines.append(f"nothing fits: even {found.along} {found.multiple} needs more")
     else:
-        more = " (the search limit; larger may fit)" if found.limited else ""
+        at_positions = any(n.startswith("the search stops at the model's") for n in found.notes)
+        more = "" if not found.limited else " (the model's position limit)" if at_positions else \
+            " (the search limit; larger may fit)"
         lines.append(f"{found.along} = {exact(found.value)}{more}: peak {nbytes(found.peak or 0)} "
                      f"({exact(found.peak or 0)} B)")
     if found.method == "polynomial":
@@ -229,6 +231,7 @@ def render_scaling_fit(found: ScalingFit, model: str, train: bool, width: int | 
     else:
         lines.append(f"{found.reason}: answered by the re-tracing search ({len(found.traces)} traces, "
                      f"{found.seconds:.2f} s)")
+    lines += [f"note: {n}" for n in found.notes]
     tried = [f"{exact(n)} -> {nbytes(p)}" for n, p in found.traces]
     return "\n".join(_wrapped(lines, width) + _items("tried by tracing (size -> peak): ", tried, width))
 

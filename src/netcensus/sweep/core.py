@@ -8,6 +8,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
+from math import gcd
 from typing import Any
 
 from torch import nn
@@ -191,10 +192,17 @@ def scaling_model(model: nn.Module, input_size: Any, batch: Sequence[int], seq: 
 # ---- sweeps --------------------------------------------------------------------------------------------
 
 def _design_axis(values: Sequence[int], degree: int) -> list[int]:
-    """``degree + 1`` sizes starting at the smallest value, one apart (unaligned on purpose: a model that
-    pads to a multiple then shows as not polynomial)."""
-    lo = min(values)
-    return [lo + k for k in range(degree + 1)] if len(set(values)) > 1 else [lo]
+    """``degree + 1`` sizes starting at the smallest value, on the lattice of the values asked: a step of
+    the greatest common divisor of their distances from it (the largest such divisor that keeps the
+    sizes within the values' range). A model that pads to a multiple of that step (CUDA's attention
+    pads its log-sum-exp to 32 rows) is polynomial on the lattice, where every point asked lies; with
+    a step of 1 (values such as 1, 2, 4) a model that pads shows as not polynomial."""
+    lo, hi = min(values), max(values)
+    if len(set(values)) == 1:
+        return [lo]
+    common = gcd(*(v - lo for v in values))
+    step = max((d for d in range(1, common + 1) if common % d == 0 and lo + degree * d <= hi), default=1)
+    return [lo + k * step for k in range(degree + 1)]
 
 
 def sweep(model: nn.Module, batch: Sequence[int], seq: Sequence[int] | None = None, *,
@@ -202,8 +210,9 @@ def sweep(model: nn.Module, batch: Sequence[int], seq: Sequence[int] | None = No
           name: str | None = None, config: Sequence[tuple[str, str]] = (), **options: Any) -> SweepResult:
     """Peak memory, FLOPs and parameters at every point of ``batch x seq``.
 
-    The model is traced at a 2 x 3 grid of sizes from the smallest point up (batch ``b0, b0 + 1``, sequence
-    ``s0, s0 + 1, s0 + 2``), every quantity's polynomial recovered and checked on a trace at the largest
+    The model is traced at a 2 x 3 grid of sizes from the smallest point up (batch ``b0, b0 + d``, sequence
+    ``s0, s0 + e, s0 + 2e``, ``d`` and ``e`` the steps of the lattice the points asked lie on: see
+    :func:`_design_axis`), every quantity's polynomial recovered and checked on a trace at the largest
     point; the other points are evaluated (``method "polynomial"``). Size 1 often takes other kernels
     (a reshape that is a view at batch 1 copies at batch 2): when the op sequence at 1 differs, the points
     at 1 get their own polynomials (3 more traces and one more check). When the model is not polynomial,

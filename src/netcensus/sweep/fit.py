@@ -12,6 +12,7 @@ from ..analyses.memory import fit as search_fit
 from ..analyses.scaling import NotPolynomial, grid
 from ..errors import SpecError
 from ..load.inputs import input_specs
+from ..load.positions import position_limit
 from ..options.budget import parse_bytes
 from ..results.scaling import ScalingFit
 from .core import ScalingModel, _trace, _Traced
@@ -39,6 +40,13 @@ def fit(model: nn.Module, budget: str | int, input_size: Any, dtype: Any = None,
                         fix="give inputs with a batch (and sequence) dimension")
     start = max(1, min(have))
     traced_log: list[tuple[int, int]] = []
+    notes: list[str] = []
+    positions = position_limit(model) if along == "seq" else None
+    if positions is not None and positions.learned and positions.limit < limit:
+        limit = positions.limit
+        notes.append(f"the search stops at the model's {positions.limit:,} positions "
+                     f"(config.{positions.field}): a longer sequence raises IndexError in its position "
+                     f"table {positions.table}")
 
     made: dict[int, _Traced] = {}
 
@@ -49,7 +57,11 @@ def fit(model: nn.Module, budget: str | int, input_size: Any, dtype: Any = None,
         return made[n]
 
     start = max(start, 2)  # size 1 often runs other kernels (a reshape that is a view only at 1)
-    sizes = [start, start + 1, start + 2]
+    # three sizes one `multiple` apart, on the lattice the answer lies on: a model that pads to a
+    # multiple of it (CUDA's attention pads its log-sum-exp to 32 rows) is polynomial there
+    step = multiple if multiple > 1 and -(-start // multiple) * multiple + 2 * multiple <= limit else 1
+    start = -(-start // step) * step
+    sizes = [start, start + step, start + 2 * step]
     reason = ""
     try:
         traced = [trace_at(n) for n in sizes]
@@ -68,8 +80,7 @@ def fit(model: nn.Module, budget: str | int, input_size: Any, dtype: Any = None,
     if sm is not None:
         found = search_fit(lambda k: model_peak(k * multiple), cap, limit=max(1, limit // multiple))
         value = found.value * multiple
-        checks = [value, value + multiple] if value else [multiple]
-        notes: list[str] = []
+        checks = [n for n in ([value, value + multiple] if value else [multiple]) if n <= limit]
         confirmed = True
         for n in checks:
             t = trace_at(n)
@@ -90,7 +101,8 @@ def fit(model: nn.Module, budget: str | int, input_size: Any, dtype: Any = None,
         if confirmed:
             peak = made[value].values["peak"] if value else None
             at = (value or multiple, 1) if dim == 0 else (1, value or multiple)
-            formula = None if notes else sm.timeline.polynomial(sm.timeline.peak(*at)[1])
+            differs = any(n.startswith("the polynomial differs") for n in notes)
+            formula = None if differs else sm.timeline.polynomial(sm.timeline.peak(*at)[1])
             return ScalingFit(value, peak, cap, along, multiple, "polynomial",
                               tuple(traced_log), tuple((k * multiple, p) for k, p in found.tries), "",
                               found.limited, formula, time.perf_counter() - started, tuple(notes))
@@ -107,6 +119,6 @@ def fit(model: nn.Module, budget: str | int, input_size: Any, dtype: Any = None,
     return ScalingFit(found.value * multiple, found.peak, cap, along, multiple, "re-traced",
                       tuple(traced_log),
                       tuple((k * multiple, p) for k, p in found.tries), f"not polynomial: {reason}",
-                      found.limited, None, time.perf_counter() - started)
+                      found.limited, None, time.perf_counter() - started, tuple(notes))
 
 

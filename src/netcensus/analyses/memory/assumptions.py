@@ -124,7 +124,7 @@ def _device_assumptions(ws: Workspaces, rounding: int, first: int | None, reserv
     ]
     if ws.conv:
         out.append(Assumption("cuDNN convolution workspace", f"up to {fmt_bytes(max(ws.conv.values()))}",
-                              f"transient, {cuda.CONV_WORKSPACE_FRACTION:g} x the larger tensor of each "
+                              f"transient, {float(cuda.CONV_WORKSPACE_FRACTION):.3g} x the larger tensor of each "
                               "convolution (fitted to a measured ResNet-18-shaped net)"))
     if ws.reduce:
         out.append(Assumption("reduction staging", f"up to {fmt_bytes(max(ws.reduce.values()))}",
