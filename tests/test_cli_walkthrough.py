@@ -121,8 +121,9 @@ def test_the_step_time_block_fits_100_columns(alexnet_json):
 
 def test_an_option_with_nothing_to_act_on_says_so(frozen):
     _, _, done = frozen
-    assert "netcensus: note: --kv-context 8 gave no KV cache" in done.stderr
-    assert "scaled_dot_product_attention" in done.stderr
+    # a note of the report (Profile.notes), so JSON and Python users see it too
+    assert "kv_context=8 gave no KV cache: the trace has no" in done.stdout
+    assert "scaled_dot_product_attention" in done.stdout and "kv_context" not in done.stderr
 
 
 def test_the_loader_notes_wrap(frozen):
@@ -141,9 +142,10 @@ def test_train_column_is_kept_before_shapes_when_parameters_are_frozen(frozen):
 
 
 def test_a_cut_list_of_never_called_modules_is_still_compressed(frozen):
-    # The analysis lists 8 of the 12 never-called modules and '...'; the report writes the run once.
+    # The analysis lists 8 of the 12 never-called modules and counts the rest; the report writes the run
+    # once.
     _, _, done = frozen
-    assert "note: not called in the trace: blocks.0-7.unused ...\n" in done.stdout
+    assert "note: not called in the trace: blocks.0-7.unused and 4 more\n" in done.stdout
 
 
 def test_by_op_leaves_out_a_useless_formula_column_and_counts_modules(frozen):
@@ -210,3 +212,10 @@ def test_serve_a_mixture_of_experts():
     assert f"total params {total:,}" in re.sub(r"\n +", " ", done.stdout)
     # uniform routing: 16 prompt tokens x top-2 / 8 experts = 4 token-expert pairs each
     assert "token-expert pairs per expert in the prefill: 4, 4, 4, 4, 4, 4, 4, 4" in done.stdout
+
+
+def test_fit_hints_name_a_sequence_only_where_there_is_one():
+    # the built-in AlexNet's dim 1 is channels: no "--seq" hint; an hf: model's dim 1 is the sequence
+    done = netcensus("--fit", "10MiB", code=4)
+    assert "what could make it fit" in done.stdout
+    assert "--seq" not in done.stdout and "sequence" not in done.stdout

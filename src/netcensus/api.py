@@ -163,6 +163,10 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         module_flops={p: m.figures.forward.flops for p, m in compute.modules.items()},
         measured=meter.measured if meter is not None else None, weights_cast_from=options.weights_cast_from)
     rows, warnings = build_layers(model, trace, params, compute, memory)
+    kv = kv_cache(trace, batch_of(args, kwargs), options.kv_context) if options.kv_context else None
+    kv_note = [f"kv_context={options.kv_context} gave no KV cache: the trace has no "
+               "scaled_dot_product_attention call, whose keys and values size the cache"] \
+        if options.kv_context and kv is None else []
     times = _times(trace, compute, infos, options)
     result = Profile(
         model=type(model).__name__, layers=rows, total_params=params.total,
@@ -171,9 +175,9 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         device=device, mode=options.trace_mode, train=options.train,
         tied=[list(g) for g in params.tied], aliased=[list(g) for g in params.aliased],
         notes=[*options.idle(), *profile_notes(params, rows, trace, options.checkpointing, moe_info(model)),
-               *compute.notes],
+               *compute.notes, *kv_note],
         warnings=[*input_warnings, *warnings], depth=options.depth, compute=compute, memory=memory,
-        kv_cache=kv_cache(trace, batch_of(args, kwargs), options.kv_context) if options.kv_context else None,
+        kv_cache=kv,
         time=times[0] if options.gpu else None, time_compare=tuple(times) if options.gpu_compare else (),
         trace=trace)
     if options.strict and compute.coverage.unsupported:

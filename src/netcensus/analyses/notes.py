@@ -32,7 +32,8 @@ def profile_notes(params: ParamCensus, rows: list[LayerRow], trace: Trace,
     notes += _checkpointing_notes(checkpointing, trace)
     never = [r.name for r in rows if r.not_called]
     if never:
-        notes.append(f"not called in the trace: {', '.join(never[:8])}" + (" ..." if len(never) > 8 else ""))
+        notes.append(f"not called in the trace: {', '.join(never[:8])}"
+                     + (f" and {len(never) - 8} more" if len(never) > 8 else ""))
     return notes
 
 

@@ -108,9 +108,6 @@ def run_profile(args: argparse.Namespace) -> int:
     except UnsupportedOpsError as exc:
         failure, result = exc, exc.profile  # type: ignore[attr-defined]
     emit(result, args)
-    if args.kv_context is not None and not args.decode and result.kv_cache is None:
-        print(f"netcensus: note: --kv-context {args.kv_context} gave no KV cache: the trace has no "
-              "scaled_dot_product_attention call, whose keys and values size the cache", file=sys.stderr)
     if args.roofline:
         from ..report.timing import write_roofline
 
@@ -163,9 +160,10 @@ def fit_hints(args: argparse.Namespace) -> list[str]:
                      "(--precision bf16)")
     if args.train and (args.optimizer is None or args.optimizer.lower() in ("adam", "adamw")):
         hints.append("an optimizer with less state (--optimizer adam8bit, or sgd)")
-    other = "sequence length (--seq, or the input's dim 1)" if args.fit_along == "batch" else \
-        "batch size (--batch, or the input's dim 0)"
-    hints.append(f"a smaller {other}")
+    if args.fit_along == "seq":
+        hints.append("a smaller batch size (--batch, or the input's dim 0)")
+    elif args.seq is not None or (args.model or "").startswith("hf:"):  # dim 1 is a sequence only there
+        hints.append("a shorter sequence (--seq)")
     return hints
 
 

@@ -107,6 +107,7 @@ def runs(text: str) -> str:
 
 
 _NUMBERED = re.compile(r"^([\w.]*?\w)\.(\d+)((?:\.[\w.]+)?)$")
+_CUT = re.compile(r"( \.\.\.| and \d+ more)$")
 
 
 def compress_paths(text: str) -> str:
@@ -115,7 +116,8 @@ def compress_paths(text: str) -> str:
     head, sep, rest = text.partition(": ")
     if not sep:
         return text
-    more = " ..." if rest.endswith(" ...") else ""  # a list cut short: 'a.0.x, a.1.x ...'
+    cut = _CUT.search(rest)  # a list cut short: 'a.0.x, a.1.x ...' or '... and 4 more'
+    more = cut.group(0) if cut else ""
     items = rest.removesuffix(more).split(", ")
     out: list[list] = []  # [prefix, lo, hi, tail] or [text]
     for item in items:
