@@ -69,6 +69,22 @@ def test_result_round_trip_and_fit() -> None:
     assert dict(r.fit.tries)[r.fit.value + 1] > 64 * 1024 * 1024  # one more sequence does not fit
 
 
+def test_fit_from_the_polynomial_equals_the_traced_search() -> None:
+    # the decode peak is a polynomial of the batch (KV cache and activations linear in it): three traced
+    # sizes give it, two more confirm the answer; the doubling-and-bisection search over traces agrees.
+    # (target="cpu": this model's tensors are a few bytes per sequence, which the CUDA allocator's
+    # 512-byte blocks round into steps, and the search then traces: test_result_round_trip_and_fit)
+    from netcensus.analyses.memory import fit as search_fit
+
+    model = _llama()
+    budget = 16 * 1024 * 1024
+    r = serve(model, batch=1, prompt=8, budget=budget, target="cpu")
+    assert r.fit is not None and r.fit.method.startswith("a quadratic through traced sizes"), r.fit.method
+    assert len(r.fit.tries) <= 12
+    old = search_fit(lambda n: serve(model, batch=n, prompt=8, target="cpu").decode.peak, budget)
+    assert (r.fit.value, r.fit.peak) == (old.value, old.peak)
+
+
 def test_decode_step_profile() -> None:
     from netcensus.serving import decode_step
 

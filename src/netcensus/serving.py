@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 import torch
@@ -35,6 +36,7 @@ from .analyses.quantization import parse_format, quantize
 from .api import profile
 from .dtypes import itemsize
 from .errors import SpecError
+from .options.budget import parse_bytes
 from .results.serving import Phase, QuantizedWeights, ServingFit, ServingResult
 from .trace.contexts.routing import routing as routing_context
 
@@ -225,9 +227,13 @@ def _own_dtype(model: nn.Module) -> str:
 
 def _fit(run: Any, budget: str | int, along: str, batch: int, prompt: int, context: int, decode: Phase,
          limit: int) -> ServingFit:
-    """The largest batch (at ``context``) or context (at ``batch``) whose decode peak fits, found by
-    tracing decode steps (search in analyses.memory.fit: doubling, then bisection)."""
-    tries: dict[int, int] = {batch if along == "batch" else context: decode.peak}
+    """The largest batch (at ``context``) or context (at ``batch``) whose decode peak fits: traced at
+    doubling sizes until a quadratic through three of them predicts the next one exactly (the peak is
+    then at the same place, a polynomial of the size), answered from that quadratic and confirmed by
+    traces at the answer and the next size; otherwise by the doubling-and-bisection search over
+    traces (analyses.memory.fit)."""
+    start = batch if along == "batch" else context
+    tries: dict[int, int] = {start: decode.peak}
 
     def peak_at(n: int) -> int:
         if n not in tries:
@@ -238,11 +244,49 @@ def _fit(run: Any, budget: str | int, along: str, batch: int, prompt: int, conte
             tries[n] = dec.peak
         return tries[n]
 
+    cap = parse_bytes(budget)
+    guess = _polynomial_answer(peak_at, cap, start, limit)
+    if guess is not None:
+        return ServingFit(along, cap, guess, tries.get(guess, 0),
+                          "a quadratic through traced sizes that predicted the next exactly, confirmed by "
+                          f"traces at the answer and the next size ({len(tries)} traces)",
+                          tuple(sorted(tries.items())))
     found = search_fit(peak_at, budget, limit=limit)
     value = int(found.value)
     return ServingFit(along, found.budget, value, tries.get(value, 0),
-                      "decode traced at each size tried (doubling, then bisection)",
+                      f"decode traced at each size tried (doubling, then bisection; {len(tries)} traces)",
                       tuple(sorted(tries.items())))
+
+
+def _quadratic(xs: Sequence[int], ys: Sequence[int]) -> Any:
+    """The polynomial of degree 2 through three points, exact in rationals (Lagrange)."""
+    def value(n: int) -> int:
+        total = Fraction(0)
+        for i, (xi, yi) in enumerate(zip(xs, ys)):
+            term = Fraction(yi)
+            for j, xj in enumerate(xs):
+                if j != i:
+                    term *= Fraction(n - xj, xi - xj)
+            total += term
+        return int(total)
+    return value
+
+
+def _polynomial_answer(peak_at: Any, cap: int, start: int, limit: int) -> int | None:
+    """The answer of the doubling sizes' quadratic (see :func:`_fit`), confirmed by traces; None when no
+    three sizes predicted the next or a confirmation disagreed."""
+    sizes = [start]
+    while peak_at(sizes[-1]) <= cap and sizes[-1] < limit:
+        sizes.append(min(2 * sizes[-1], limit))
+        if len(sizes) < 4:
+            continue
+        quadratic = _quadratic(sizes[-4:-1], [peak_at(x) for x in sizes[-4:-1]])
+        if quadratic(sizes[-1]) != peak_at(sizes[-1]):
+            continue
+        guess = int(search_fit(quadratic, cap, start=start, limit=limit).value)
+        ok = guess > 0 and peak_at(guess) <= cap and (guess == limit or peak_at(guess + 1) > cap)
+        return guess if ok else None
+    return None
 
 
 def render(result: ServingResult, *, explain: bool = False, width: int = 100) -> str:
