@@ -30,3 +30,39 @@ class PlainDispatchMode(TorchDispatchMode):
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
         return False
+
+
+def contiguous_strides(shape: tuple[int, ...] | torch.Size) -> tuple[int, ...]:
+    """The strides ``torch.empty(shape)`` gets (a size-0 or size-1 dimension counts as 1)."""
+    strides = []
+    step = 1
+    for n in reversed(tuple(shape)):
+        strides.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(strides))
+
+
+def channels_last_strides(shape: tuple[int, ...] | torch.Size) -> tuple[int, ...]:
+    """The strides ``torch.empty(shape, memory_format=torch.channels_last)`` gets, for a 4-d ``shape``
+    with no size-0 dimension: channels fastest, then width, height and batch."""
+    _, c, h, w = shape
+    return (h * w * c, 1, w * c, c)
+
+
+def suggested_format(t: torch.Tensor) -> torch.memory_format:
+    """``Tensor.suggest_memory_format()`` of PyTorch's C++ API, in plain Python: ``channels_last``
+    (``channels_last_3d``) for a strided 4-d (5-d) tensor whose strides order its dimensions as NHWC
+    (NDHWC) does, with ambiguous orders (a size-1 channel whose stride equals the batch's) read as
+    contiguous; else ``contiguous_format``. (``torch._prims_common.suggest_memory_format`` says the same,
+    but imports sympy on its first call.)"""
+    if t.layout is not torch.strided or t.dim() not in (4, 5):
+        return torch.contiguous_format
+    shape, strides = tuple(t.shape), t.stride()
+    if strides[1] == 0:
+        return torch.contiguous_format
+    least = 0
+    for d in ((1, 3, 2, 0) if t.dim() == 4 else (1, 4, 3, 2, 0)):
+        if shape[d] == 0 or strides[d] < least or (d == 0 and least == strides[1]):
+            return torch.contiguous_format
+        least = strides[d] * shape[d]
+    return torch.channels_last if t.dim() == 4 else torch.channels_last_3d

@@ -8,6 +8,9 @@ layer. So, within one trace, the tracer runs each (op, argument metadata) once a
 the outputs itself with ``empty_strided``: same shapes, strides, dtypes and storage sizes, fresh
 storages, as the kernel would have returned.
 
+On a miss, the outputs of the common ops own_kernels.py knows are made there (PyTorch's meta kernels
+for them are Python, and their first call imports torch._dynamo and sympy), else by the kernel.
+
 Only ops whose outputs are always new tensors qualify (no mutation, no alias annotation in the
 schema, no randomness), only with every tensor argument a plain strided meta tensor, and an entry is
 kept only when the kernel's outputs are what ``empty_strided`` would make (plain meta tensors at
@@ -24,6 +27,7 @@ from torch import nn
 
 from ..tensors import fills_own_storage
 from .meta_kernels import KERNELS
+from .own_kernels import own_output
 
 _FRESH: dict[Any, int] = {}
 """op -> number of tensors it returns when its outputs are always fresh (cacheable), else 0."""
@@ -174,7 +178,9 @@ def run_kernel(cache: dict[Any, Any] | None, func: Any, args: tuple, kwargs: dic
         return outs if n > 1 else outs[0]
     if key in cache:  # seen, and the kernel's outputs are not reproducible
         return kernel(*args, **kwargs)
-    out = kernel(*args, **kwargs)
+    out = own_output(func, args, kwargs)
+    if out is None:
+        out = kernel(*args, **kwargs)
     cache[key] = _cache_entry(out, n, tensors)
     return out
 

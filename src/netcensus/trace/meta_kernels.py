@@ -52,6 +52,8 @@ from typing import Any
 import torch
 from torch.utils._pytree import tree_map
 
+from ..tensors import suggested_format
+
 aten = torch.ops.aten
 _CPU = torch.device("cpu")
 
@@ -83,11 +85,6 @@ class _CpuStandIn(torch.Tensor):
 
         return tree_map(wrap, func(*tree_map(unwrap, args), **tree_map(unwrap, kwargs or {})))
 
-
-try:
-    from torch._prims_common import suggest_memory_format as _SUGGEST
-except ImportError:  # another PyTorch release: formats are taken as contiguous
-    _SUGGEST = None  # type: ignore[assignment]
 
 _SELECT = getattr(torch._C, "_select_conv_backend", None)
 _FORMAT = getattr(torch._C, "_conv_determine_backend_memory_format", None)
@@ -173,7 +170,7 @@ def _dense_format(t: torch.Tensor) -> torch.memory_format | None:
 
 def _suggested_format(t: torch.Tensor) -> torch.memory_format:
     """``Tensor.suggest_memory_format()`` of the C++ API (channels-last for NHWC-like strides)."""
-    return torch.contiguous_format if _SUGGEST is None else _SUGGEST(t)
+    return suggested_format(t)
 
 
 _LOW_PRECISION = (torch.bfloat16, torch.float16)

@@ -20,14 +20,19 @@ def cast_dtype(t: torch.Tensor, dtype: torch.dtype | None) -> torch.dtype:
     return dtype if dtype is not None and t.is_floating_point() else t.dtype
 
 
+def meta_like(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``torch.empty_like(t, device="meta", dtype=dtype)``. For a contiguous strided tensor that is a
+    tensor of its strides (also those of size-1 dimensions, which layout choices read), made here
+    without running the meta kernel of ``empty_like``: it is Python, ~50 us a tensor, and its first call
+    in a process imports sympy (0.3-0.5 s)."""
+    if t.layout is torch.strided and t.is_contiguous():
+        return torch.empty_strided(t.shape, t.stride(), dtype=dtype, device="meta")
+    return torch.empty_like(t, device="meta", dtype=dtype)
+
+
 def stand_in(t: torch.Tensor, device: str, is_param: bool, dtype: torch.dtype | None = None) -> torch.Tensor:
     if device == "meta":
-        if t.layout is torch.strided and t.is_contiguous():
-            # what empty_like makes of a dense tensor (its strides, also those of size-1 dimensions, which
-            # layout choices read), without running its meta kernel (Python, ~50 us a tensor)
-            new = torch.empty_strided(t.shape, t.stride(), dtype=cast_dtype(t, dtype), device="meta")
-        else:
-            new = torch.empty_like(t, device="meta", dtype=cast_dtype(t, dtype))
+        new = meta_like(t, cast_dtype(t, dtype))
     else:  # a copy: the forward may write to its weights in place
         new = t.detach().to(device, cast_dtype(t, dtype), copy=True)
     if is_param:
@@ -38,7 +43,10 @@ def stand_in(t: torch.Tensor, device: str, is_param: bool, dtype: torch.dtype | 
 def convert_input(value: Any, device: str, dtype: torch.dtype | None = None) -> Any:
     if isinstance(value, torch.Tensor):
         if device == "meta":
-            new = torch.empty_like(value, device="meta", dtype=cast_dtype(value, dtype))
+            if type(value) in (torch.Tensor, nn.Parameter):
+                new = meta_like(value, cast_dtype(value, dtype))
+            else:  # a subclass: its own empty_like, as before
+                new = torch.empty_like(value, device="meta", dtype=cast_dtype(value, dtype))
         else:  # a copy: the forward may write to its input in place
             new = value.detach().to(device, cast_dtype(value, dtype), copy=True)
         if value.requires_grad:

@@ -28,7 +28,8 @@ positions), the values a real run would have are followed (values.py).
 The parts: recorder.py (the dispatch mode and what a trace records), hooks.py (module calls,
 recomputations), regions.py (watched function calls), standins.py (parameter, buffer and input
 stand-ins), values.py (known values of small tensors), kernel_cache.py (meta kernels run once per
-argument metadata).
+argument metadata), own_kernels.py (the outputs of common ops made without PyTorch's Python meta
+kernels, whose first call imports torch._dynamo and sympy).
 """
 
 from __future__ import annotations
