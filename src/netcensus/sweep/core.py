@@ -8,7 +8,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from math import gcd
+from math import gcd, isqrt
 from typing import Any
 
 from torch import nn
@@ -201,7 +201,8 @@ def _design_axis(values: Sequence[int], degree: int) -> list[int]:
     if len(set(values)) == 1:
         return [lo]
     common = gcd(*(v - lo for v in values))
-    step = max((d for d in range(1, common + 1) if common % d == 0 and lo + degree * d <= hi), default=1)
+    divisors = {d for i in range(1, isqrt(common) + 1) if common % i == 0 for d in (i, common // i)}
+    step = max((d for d in divisors if lo + degree * d <= hi), default=1)
     return [lo + k * step for k in range(degree + 1)]
 
 
