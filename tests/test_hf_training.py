@@ -134,6 +134,16 @@ def meta_step(model: nn.Module, kwargs: dict[str, Any], **options: Any) -> Any:
     return trace_model(model, (), kwargs, train=True, expand=expand, **options)
 
 
+def meta_step_matching_a_real_run(model: nn.Module, kwargs: dict[str, Any]) -> Any:
+    """The meta trace of one training step, after checking it against a real CPU step of the same model:
+    the same saved tensors (shape, dtype) and the same FLOPs. Returns the trace."""
+    trace = meta_step(model, kwargs)
+    flops, saved = real_run(model, kwargs)
+    assert collections.Counter((m.tensor.shape, m.tensor.dtype) for m in trace.saved) == saved
+    assert 2 * analyze_compute(trace).totals.total.core_macs == flops
+    return trace
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_meta_trace_saves_and_computes_what_a_real_cpu_run_does(name: str) -> None:
     build, make_inputs = CASES[name]

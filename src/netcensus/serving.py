@@ -23,7 +23,6 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import replace
-from fractions import Fraction
 from typing import Any
 
 import torch
@@ -33,10 +32,12 @@ from .analyses.memory import fit as search_fit
 from .analyses.moe import moe_blocks, moe_info
 from .analyses.quantization import kv_dtype as parse_kv_dtype
 from .analyses.quantization import parse_format, quantize
+from .analyses.scaling import grid
 from .api import profile
 from .dtypes import itemsize
 from .errors import SpecError
 from .options.budget import parse_bytes
+from .results.scaling import Polynomial
 from .results.serving import Phase, QuantizedWeights, ServingFit, ServingResult
 from .trace.contexts.routing import routing as routing_context
 
@@ -258,18 +259,9 @@ def _fit(run: Any, budget: str | int, along: str, batch: int, prompt: int, conte
                       tuple(sorted(tries.items())))
 
 
-def _quadratic(xs: Sequence[int], ys: Sequence[int]) -> Any:
-    """The polynomial of degree 2 through three points, exact in rationals (Lagrange)."""
-    def value(n: int) -> int:
-        total = Fraction(0)
-        for i, (xi, yi) in enumerate(zip(xs, ys)):
-            term = Fraction(yi)
-            for j, xj in enumerate(xs):
-                if j != i:
-                    term *= Fraction(n - xj, xi - xj)
-            total += term
-        return int(total)
-    return value
+def _largest_fitting(poly: Polynomial, cap: int, start: int, limit: int) -> int:
+    """The largest size in ``[start, limit]`` whose ``poly`` fits ``cap`` (0: none)."""
+    return int(search_fit(lambda n: int(poly(n)), cap, start=start, limit=limit).value)
 
 
 def _polynomial_answer(peak_at: Any, cap: int, start: int, limit: int) -> int | None:
@@ -280,10 +272,10 @@ def _polynomial_answer(peak_at: Any, cap: int, start: int, limit: int) -> int | 
         sizes.append(min(2 * sizes[-1], limit))
         if len(sizes) < 4:
             continue
-        quadratic = _quadratic(sizes[-4:-1], [peak_at(x) for x in sizes[-4:-1]])
+        quadratic = grid(sizes[-4:-1], [1]).solve([peak_at(x) for x in sizes[-4:-1]])
         if quadratic(sizes[-1]) != peak_at(sizes[-1]):
             continue
-        guess = int(search_fit(quadratic, cap, start=start, limit=limit).value)
+        guess = _largest_fitting(quadratic, cap, start, limit)
         ok = guess > 0 and peak_at(guess) <= cap and (guess == limit or peak_at(guess + 1) > cap)
         return guess if ok else None
     return None

@@ -42,12 +42,11 @@ from torch import nn
 
 from ..analyses.memory.params import STORED_FORMAT, STORED_NBYTES
 from ..analyses.quantization import FORMATS, matrix_bytes, parse_format
+from ..dtypes import ALIASES
 from ..errors import SpecError
 
 BASE_FORMATS = ("nf4", "fp4", "nf4-dq", "fp4-dq")
 """The 4-bit bases (bitsandbytes ``quantize_4bit``, block 64; ``-dq``: ``bnb_4bit_use_double_quant``)."""
-_COMPUTE = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16",
-            "half": "float16", "fp32": "float32", "float32": "float32", "float": "float32"}
 _BLOCK = 64
 
 
@@ -71,8 +70,8 @@ def base_format(text: str) -> str:
 
 def compute_dtype(text: str) -> str:
     """``bf16`` / ``fp16`` / ``fp32`` (or the torch names) -> the torch dtype name."""
-    found = _COMPUTE.get(text.strip().lower().removeprefix("torch."))
-    if found is None:
+    found = ALIASES.get(text.strip().lower().removeprefix("torch."))
+    if found not in ("bfloat16", "float16", "float32"):
         raise SpecError(f"compute={text} is not a compute dtype", where="--lora",
                         fix="use compute=bf16, compute=fp16 or compute=fp32")
     return found
