@@ -59,6 +59,14 @@ def _saved_at_backward(trace: Trace, lives: list[Life]) -> dict[str, int]:
             continue
         seen.add(sid)
         own[s.module] = own.get(s.module, 0) + size.get(sid, 0)
+    # what the analysis adds for a device (cuDNN's RNN reserve space: negative ids) belongs to the
+    # innermost module whose call it was made in
+    for life in lives:
+        if life.storage < 0 and life.storage in held_at_bwd:
+            inner = [c for c in trace.calls if c.start <= life.born < c.end]
+            if inner:
+                path = max(inner, key=lambda c: (c.depth, c.start)).path
+                own[path] = own.get(path, 0) + life.size
     return own
 
 
