@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "netcensus"
 RANKS = {
     "__main__": 110, "__init__": 100, "cli": 90, "api": 80, "sweep": 85, "serving": 85, "examples": 75, "load": 70, "trace": 60,
     "analyses": 50, "ops": 45, "formulas": 44, "report": 30, "results": 20, "options": 15, "events": 12,
-    "devices": 5, "tensors": 4, "units": 3, "dtypes": 2, "version": 1, "errors": 0,
+    "devices": 5, "tensors": 4, "gcscope": 3, "units": 3, "dtypes": 2, "version": 1, "errors": 0,
 }
 """Layer of each top-level module or package of netcensus; higher imports lower."""
 

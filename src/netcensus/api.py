@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gc
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +24,7 @@ from .analyses.timing import estimate_time
 from .devices import DeviceSpec
 from .errors import SpecError, UnsupportedOpsError
 from .events import Trace
+from .gcscope import new_objects_only
 from .load.inputs import (
     InputSpec,
     batch_of,
@@ -48,25 +48,13 @@ ShapeLike = Sequence[int]
 
 
 def _collect_new_objects_only(fn: Any) -> Any:
-    """Run ``fn`` with the objects that exist before it out of the cyclic garbage collector's sight.
-
-    A trace allocates tens of thousands of small objects, which triggers full collections; in a process
-    that has imported torch and transformers each full collection walks half a million objects that
-    the trace did not create (0.2-0.3 s each, 15-25% of a Llama-3-70B-shaped profile). ``gc.freeze()``
-    moves those into the permanent generation for the call, so collections still run and free cycles
-    made during the trace, but only look at new objects; ``gc.unfreeze()`` puts them back. Skipped when
-    the collector is disabled or the caller has frozen objects of its own (their state is theirs).
-    """
+    """``fn`` run with the objects that exist before it out of the cyclic collector's sight
+    (:func:`netcensus.gcscope.new_objects_only`): a trace allocates tens of thousands of small objects."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not gc.isenabled() or gc.get_freeze_count():
+        with new_objects_only():
             return fn(*args, **kwargs)
-        gc.freeze()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            gc.unfreeze()
 
     return wrapper
 
