@@ -36,6 +36,12 @@ def peak_where(m: MemoryResult, model: str) -> str:
     return where
 
 
+def peak_workspaces(m: MemoryResult) -> int:
+    """Library workspaces live at the peak: the kept cuBLAS ones and any transient one there (cuDNN,
+    reductions' staging)."""
+    return m.peak_at.breakdown.get("workspaces", m.workspaces)
+
+
 def composition(m: MemoryResult) -> str:
     """``    made of: weights 178.39 MiB + workspaces 38.07 MiB + ...``: what is live at the peak, by
     category, largest first; the parts add up to the peak exactly."""
@@ -75,7 +81,7 @@ def figure_lines(m: MemoryResult, model: str) -> list[str]:
         if m.weight_copies:
             lines.append(_line("low-precision weight copies", m.weight_copies))
     lines.append(_line("temporaries at the peak", m.temporaries))
-    workspaces = m.peak_at.breakdown.get("workspaces", m.workspaces)  # kept cuBLAS + transient cuDNN
+    workspaces = peak_workspaces(m)
     if workspaces:
         lines.append(_line("library workspaces (in the peak)", workspaces))
     if m.rounding:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..units import exact, nbytes, si
-from .memory import peak_where
+from .memory import peak_where, peak_workspaces
 from .table import coverage_line
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ def figures(profile: Profile) -> list[Figure]:
 def _device_figures(sec: str, m: MemoryResult) -> list[Figure]:
     """What a CUDA target adds to the peak: library workspaces live at it and the allocator's rounding."""
     out = []
-    workspaces = m.peak_at.breakdown.get("workspaces", m.workspaces)
+    workspaces = peak_workspaces(m)
     if workspaces:
         out.append(_bytes(sec, "library workspaces (in the peak)", workspaces))
     if m.rounding:
