@@ -23,6 +23,7 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ...devices import cuda
 from ...events import OpEvent, TensorMeta, Trace
@@ -110,14 +111,19 @@ def workspaces(trace: Trace) -> Workspaces:
 
 
 def _reduction_staging(e: OpEvent) -> int:
-    """The staging buffer of a reduction over a contiguous input: the reduced dimensions (size-1
-    dimensions aside) must be leading (threads map to outputs) or trailing (to the reduced dimension);
-    anything else counts nothing."""
     if not e.args or not isinstance(e.args[0], TensorMeta):
         return 0
     x = e.args[0]
     dims = e.args[1] if len(e.args) > 1 else e.kwargs.get("dim")
-    rank = len(x.shape)
+    return reduction_staging_of(tuple(x.shape), x.dtype, dims)
+
+
+def reduction_staging_of(shape: tuple[int, ...], dtype: str, dims: Any) -> int:
+    """The staging buffer of a reduction over a contiguous input of ``shape`` and ``dtype`` (a
+    netcensus dtype name) along ``dims`` (None or empty: all): the reduced dimensions (size-1
+    dimensions aside) must be leading (threads map to outputs) or trailing (to the reduced dimension);
+    anything else counts nothing."""
+    rank = len(shape)
     if rank == 0:
         return 0
     if dims is None or dims == [] or dims == ():
@@ -127,12 +133,12 @@ def _reduction_staging(e: OpEvent) -> int:
             reduced = {int(d) % rank for d in ([dims] if isinstance(dims, int) else dims)}
         except (TypeError, ValueError):
             return 0
-    kept = [i for i in range(rank) if x.shape[i] != 1]
+    kept = [i for i in range(rank) if shape[i] != 1]
     flags = [i in reduced for i in kept]
     if not any(flags):
         return 0
-    ipo = math.prod(x.shape[i] for i in kept if i in reduced)
-    outputs = math.prod(x.shape[i] for i in kept if i not in reduced)
+    ipo = math.prod(shape[i] for i in kept if i in reduced)
+    outputs = math.prod(shape[i] for i in kept if i not in reduced)
     first_kept = flags.index(False) if False in flags else len(flags)
     if all(flags[:first_kept]) and not any(flags[first_kept:]):  # leading block
         on_fastest = first_kept == len(flags)
@@ -140,7 +146,7 @@ def _reduction_staging(e: OpEvent) -> int:
         on_fastest = True
     else:
         return 0
-    return cuda.reduction_staging(outputs, ipo, on_fastest, _ACC_BYTES.get(x.dtype, 4))
+    return cuda.reduction_staging(outputs, ipo, on_fastest, _ACC_BYTES.get(dtype, 4))
 
 
 # ---- the caching allocator -------------------------------------------------------------------------
