@@ -149,7 +149,8 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         trace, infos, optimizer=options.optimizer, precision=options.precision,
         checkpointing=options.checkpointing, sharding=options.sharding, target=options.target,
         module_flops={p: m.figures.forward.flops for p, m in compute.modules.items()},
-        measured=meter.measured if meter is not None else None, weights_cast_from=options.weights_cast_from)
+        measured=meter.measured if meter is not None else None, weights_cast_from=options.weights_cast_from,
+        gpu=options.gpu)
     rows, warnings = build_layers(model, trace, params, compute, memory)
     kv = kv_cache(trace, batch_of(args, kwargs), options.kv_context) if options.kv_context else None
     kv_note = [f"kv_context={options.kv_context} gave no KV cache: the trace has no "

@@ -91,7 +91,8 @@ def add_time_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("step time (a roofline model per op, fitted on measured steps; docs/time.md)")
     g.add_argument("--gpu", default=None, metavar="NAME|FILE",
                    help="predict the step's time on this GPU (e.g. 'H100 SXM', A100-80GB, or a .json/.toml "
-                        "device file); '--gpu list' shows the table of GPUs")
+                        "device file), and size the memory's GPU-dependent workspaces for it (default: "
+                        "H100/H200); '--gpu list' shows the table of GPUs")
     g.add_argument("--gpu-compare", default=None, metavar="A,B,...",
                    help="predict the same step on these GPUs too, side by side")
     g.add_argument("--measured-step", type=float, default=None, metavar="SECONDS",

@@ -13,9 +13,50 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from .spec import DeviceSpec
+
 MEASURED_WITH = "NVIDIA H200 (sm90), PyTorch 2.11.0+cu130, CUDA 13.0, cuDNN 9.19"
 
 MiB = 1 << 20
+
+
+# ---- the GPU the rules are for -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CudaArch:
+    """What the memory rules read about the GPU: its architecture (``"sm_90"``: compute capability 9.0;
+    ``"gfx942"``: a ROCm GPU), its streaming multiprocessors (compute units), and how the assumptions
+    name it."""
+
+    arch: str
+    sms: int
+    name: str
+
+    @property
+    def rocm(self) -> bool:
+        return self.arch.startswith("gfx")
+
+    @property
+    def capability(self) -> tuple[int, int]:
+        """``sm_90`` -> (9, 0), ``sm_89`` -> (8, 9), ``sm_120`` -> (12, 0); (0, 0) for a ROCm GPU."""
+        digits = self.arch[3:].rstrip("abcdefghijklmnopqrstuvwxyz") if self.arch.startswith("sm_") else ""
+        return (int(digits[:-1]), int(digits[-1])) if len(digits) >= 2 else (0, 0)
+
+
+DEFAULT_ARCH = CudaArch("sm_90", 132, "H100/H200 SXM (sm_90, 132 SMs)")
+"""The GPU assumed when none is named (``gpu=``/``--gpu``): the one the ground truth was measured on."""
+
+
+def arch_of(gpu: DeviceSpec | None) -> CudaArch:
+    """The architecture facts of ``gpu`` (a built-in or user device); :data:`DEFAULT_ARCH` when none is
+    named or the device does not give both ``arch`` and ``sms`` (the name then says so)."""
+    if gpu is None:
+        return DEFAULT_ARCH
+    if not gpu.arch or not gpu.sms:
+        return CudaArch(DEFAULT_ARCH.arch, DEFAULT_ARCH.sms,
+                        f"{DEFAULT_ARCH.name}, assumed: {gpu.name} gives no arch and sms")
+    unit = "CUs" if gpu.arch.startswith("gfx") else "SMs"
+    return CudaArch(gpu.arch, gpu.sms, f"{gpu.name} ({gpu.arch}, {gpu.sms} {unit})")
 
 # ---- scaled_dot_product_attention: which kernel the CUDA dispatcher picks ---------------------------
 # PyTorch source: aten/src/ATen/native/transformers/cuda/sdp_utils.cpp (select_sdp_backend,
@@ -69,12 +110,28 @@ def sdpa_backend(dtype: str, head_dim: int, head_dim_v: int, has_mask: bool, dro
 # ---- library workspaces ---------------------------------------------------------------------------
 
 CUBLAS_WORKSPACE = 32 * MiB
-"""cuBLAS workspace per (handle, stream), allocated through the caching allocator at the first matmul
-and kept: PyTorch source aten/src/ATen/cuda/CublasHandlePool.cpp (``4096 * 8 * 1024`` bytes on sm90
-unless CUBLAS_WORKSPACE_CONFIG says otherwise; cuBLASLt shares it). Handles are per thread: the
-forward runs on the caller's thread, backward on autograd's device thread, so a training step holds
-two. Measured: ``before_step2 - resident`` is 32 MiB (LSTM, Llama inference) or 33 MiB in inference,
-and 2 x 32 MiB plus the optimizer state (+ 0-3 MiB) in training."""
+"""cuBLAS workspace per (handle, stream) on Hopper and Blackwell (compute capability 9 to 12),
+allocated through the caching allocator at the first matmul and kept: PyTorch source
+aten/src/ATen/cuda/CublasHandlePool.cpp (``4096 * 8 * 1024`` bytes unless CUBLAS_WORKSPACE_CONFIG says
+otherwise; cuBLASLt shares it). Handles are per thread: the forward runs on the caller's thread,
+backward on autograd's device thread, so a training step holds two. Measured: ``before_step2 -
+resident`` is 32 MiB (LSTM, Llama inference) or 33 MiB in inference, and 2 x 32 MiB plus the optimizer
+state (+ 0-3 MiB) in training."""
+CUBLAS_WORKSPACE_OLDER = 4096 * 1024 * 2 + 16 * 1024 * 8
+"""The same workspace on earlier GPUs (Volta, Turing, Ampere, Ada: compute capability below 9): the
+``:4096:2:16:8`` configuration, 2 x 4 MiB + 8 x 16 KiB = 8,519,680 bytes (same PyTorch source)."""
+HIPBLAS_WORKSPACE = 32 * MiB
+HIPBLAS_WORKSPACE_LARGE = 128 * MiB
+HIPBLAS_LARGE_ARCHS = frozenset({"gfx942", "gfx950", "gfx1250"})
+"""ROCm: 32 MiB, and 128 MiB on these (MI300X/MI325X is gfx942): the ROCm branch of the same source."""
+
+
+def cublas_workspace(arch: CudaArch = DEFAULT_ARCH) -> int:
+    """Bytes of one BLAS handle's workspace on ``arch`` (PyTorch's default; see the constants above)."""
+    if arch.rocm:
+        return HIPBLAS_WORKSPACE_LARGE if arch.arch in HIPBLAS_LARGE_ARCHS else HIPBLAS_WORKSPACE
+    return CUBLAS_WORKSPACE if 9 <= arch.capability[0] <= 12 else CUBLAS_WORKSPACE_OLDER
+
 
 CUBLAS_THREADS_TRAINING = 2
 CUBLAS_THREADS_INFERENCE = 1
@@ -96,11 +153,22 @@ def conv_workspace(output_bytes: int) -> int:
 
 # ---- reduction kernels ---------------------------------------------------------------------------
 
-REDUCE_SMS = 132
-"""Streaming multiprocessors the reduction launch rule below assumes: H100 SXM and H200 (A100: 108,
-H100 PCIe: 114). The staging buffer grows with it."""
+REDUCE_SMS = DEFAULT_ARCH.sms
+"""Streaming multiprocessors the reduction launch rule assumes when no GPU is named: H100 SXM and H200
+(A100: 108, H100 PCIe: 114; :func:`arch_of` gives the named GPU's). The staging buffer grows with it."""
 REDUCE_THREADS_PER_SM = 2048
-"""``maxThreadsPerMultiProcessor`` of sm80/sm90."""
+"""``maxThreadsPerMultiProcessor`` of sm80/sm90 (:func:`threads_per_sm` for the others)."""
+THREADS_PER_SM = {(7, 0): 2048, (7, 5): 1024, (8, 0): 2048, (8, 6): 1536, (8, 7): 2048, (8, 9): 1536,
+                  (9, 0): 2048, (10, 0): 2048, (10, 3): 2048, (12, 0): 1536}
+"""Maximum resident threads per SM by compute capability: the CUDA C++ Programming Guide, table
+"Technical Specifications per Compute Capability" (``maxThreadsPerMultiProcessor``)."""
+
+
+def threads_per_sm(arch: CudaArch) -> int:
+    """``maxThreadsPerMultiProcessor`` of ``arch`` (2048 for a capability the table lacks)."""
+    return THREADS_PER_SM.get(arch.capability, REDUCE_THREADS_PER_SM)
+
+
 _REDUCE_MAX_THREADS = 512
 _MIN_VALUES_PER_THREAD = 16
 _MAX_VALUES_PER_THREAD = 256
@@ -111,7 +179,7 @@ def _last_pow2(n: int) -> int:
 
 
 def reduction_staging(num_outputs: int, inputs_per_output: int, on_fastest_dim: bool, acc_bytes: int,
-                      sms: int = REDUCE_SMS) -> int:
+                      sms: int = REDUCE_SMS, sm_threads: int = REDUCE_THREADS_PER_SM) -> int:
     """Bytes of the global-memory staging buffer (plus its semaphores) one CUDA reduction kernel
     (``sum``, ``mean``, ``amax``...: ``gpu_reduce_kernel``) allocates through the caching allocator and
     frees when it returns; 0 when the kernel reduces within thread blocks only.
@@ -123,7 +191,8 @@ def reduction_staging(num_outputs: int, inputs_per_output: int, on_fastest_dim: 
     to a staging buffer of ``acc_bytes * num_outputs * ctas_per_output`` bytes (times the block width
     and vector size when threads map to outputs). Example: the bias gradient of a Linear(8192, 8192) at
     batch 4096 in float32 (``sum`` over dim 0 of a 4096 x 8192 tensor) stages 132 MiB on an H200,
-    measured in its memory snapshot. The input is taken as contiguous (row-major).
+    measured in its memory snapshot. The input is taken as contiguous (row-major). ``sms`` and
+    ``sm_threads``: the GPU's streaming multiprocessors and resident threads per SM.
     """
     if num_outputs < 1 or inputs_per_output < 2:
         return 0
@@ -150,7 +219,7 @@ def reduction_staging(num_outputs: int, inputs_per_output: int, on_fastest_dim: 
         step_out *= height
     per_thread = -(-inputs_per_output // step_in)
     grid = -(-(num_outputs // vec) // step_out)
-    target = sms * (REDUCE_THREADS_PER_SM // (width * height))
+    target = sms * (sm_threads // (width * height))
     if not warps_split_input or per_thread < _MAX_VALUES_PER_THREAD or grid > target:
         return 0
     ctas = max(min(-(-target // grid), -(-per_thread // _MIN_VALUES_PER_THREAD)),

@@ -1,6 +1,14 @@
 """The built-in GPU table (:data:`GPUS`): dense peaks per dtype and unit, memory bandwidth and size,
 each row with the datasheet its figures come from (:mod:`.spec` says what each figure means).
 
+``arch`` and ``sms`` (what the memory rules read, :mod:`.cuda`): the compute capability from NVIDIA's
+"CUDA GPUs - Compute Capability" list (developer.nvidia.com/cuda-gpus: H100/H200 9.0, A100 8.0, L4,
+L40S and RTX 4090 8.9, RTX 3090 8.6); the streaming multiprocessors from the CUDA core counts of the
+same datasheets and whitepapers, 128 cores per SM (64 on the A100): H100 SXM 16,896 / 128 = 132, H100
+PCIe 14,592 / 128 = 114, H200 as H100 SXM, A100 6,912 / 64 = 108, L4 7,424 / 128 = 58, L40S 18,176 /
+128 = 142, RTX 4090 16,384 / 128 = 128, RTX 3090 10,496 / 128 = 82. MI300X: 304 compute units
+(19,456 stream processors / 64), ISA gfx942 (AMD's data sheet; ROCm's GPU hardware specifications).
+
 Pure data: nothing here imports torch.
 """
 
@@ -51,6 +59,8 @@ GPUS: tuple[DeviceSpec, ...] = (
         80 * GIGA,
         "NVIDIA",
         ("h100", "h100-sxm5", "h100-80gb", "h100-sxm-80gb"),
+        arch="sm_90",
+        sms=132,
         sources=(_H100_DS,),
         notes=("80 GB HBM3, 3.35 TB/s",),
     ),
@@ -61,6 +71,8 @@ GPUS: tuple[DeviceSpec, ...] = (
         80 * GIGA,
         "NVIDIA",
         ("h100-pcie-80gb",),
+        arch="sm_90",
+        sms=114,
         sources=(_H100_DS,),
         notes=("80 GB HBM2e, 2.0 TB/s",),
     ),
@@ -71,6 +83,8 @@ GPUS: tuple[DeviceSpec, ...] = (
         141 * GIGA,
         "NVIDIA",
         ("h200-sxm", "h200-141gb", "nvidia-h200"),
+        arch="sm_90",
+        sms=132,
         sources=(_H200_DS,),
         notes=("141 GB HBM3e, 4.8 TB/s; same SMs and clocks as H100 SXM",),
     ),
@@ -81,6 +95,8 @@ GPUS: tuple[DeviceSpec, ...] = (
         40 * GIGA,
         "NVIDIA",
         ("a100-sxm-40gb", "a100-40"),
+        arch="sm_80",
+        sms=108,
         sources=(_A100_DS,),
         notes=("40 GB HBM2, 1,555 GB/s; fp64 = the FP64 tensor-core figure",),
     ),
@@ -91,6 +107,8 @@ GPUS: tuple[DeviceSpec, ...] = (
         80 * GIGA,
         "NVIDIA",
         ("a100", "a100-sxm-80gb", "a100-80"),
+        arch="sm_80",
+        sms=108,
         sources=(_A100_DS,),
         notes=("80 GB HBM2e, 2,039 GB/s (SXM)",),
     ),
@@ -101,6 +119,8 @@ GPUS: tuple[DeviceSpec, ...] = (
         24 * GIGA,
         "NVIDIA",
         ("nvidia-l4",),
+        arch="sm_89",
+        sms=58,
         sources=(_L4_DS,),
         notes=("24 GB GDDR6, 300 GB/s",),
     ),
@@ -111,6 +131,8 @@ GPUS: tuple[DeviceSpec, ...] = (
         48 * GIGA,
         "NVIDIA",
         ("nvidia-l40s",),
+        arch="sm_89",
+        sms=142,
         sources=(_L40S_DS,),
         notes=("48 GB GDDR6, 864 GB/s",),
     ),
@@ -121,6 +143,8 @@ GPUS: tuple[DeviceSpec, ...] = (
         24 * GIGA,
         "NVIDIA",
         ("4090", "geforce-rtx-4090", "rtx4090"),
+        arch="sm_89",
+        sms=128,
         sources=(_ADA_WP,),
         notes=(
             "24 GB GDDR6X, 1,008 GB/s; fp16/bf16 with FP32 accumulate "
@@ -134,6 +158,8 @@ GPUS: tuple[DeviceSpec, ...] = (
         24 * GIGA,
         "NVIDIA",
         ("3090", "geforce-rtx-3090", "rtx3090"),
+        arch="sm_86",
+        sms=82,
         sources=(_GA102_WP,),
         notes=("24 GB GDDR6X, 936 GB/s; fp16/bf16 with FP32 accumulate",),
     ),
@@ -145,6 +171,8 @@ GPUS: tuple[DeviceSpec, ...] = (
         "AMD",
         ("amd-mi300x", "instinct-mi300x"),
         fp32_matmul=163.4 * TERA,
+        arch="gfx942",
+        sms=304,
         sources=(_MI300X_DS,),
         notes=(
             "192 GB HBM3, 5.3 TB/s; float32 GEMMs run on the FP32 matrix cores (163.4 TFLOP/s); "

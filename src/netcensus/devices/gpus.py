@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -71,9 +72,13 @@ def custom_device(
     matmul_tf32: bool = PYTORCH_DEFAULTS["matmul_tf32"],
     cudnn_tf32: bool = PYTORCH_DEFAULTS["cudnn_tf32"],
     source: str = "user",
+    arch: str = "",
+    sms: int = 0,
 ) -> DeviceSpec:
     """A device from keyword values: bandwidth in TB/s (10^12 B/s), dense peaks in TFLOP/s per key of
-    :data:`PEAK_KEYS` (at least ``fp32``; a missing tensor dtype falls back to ``fp32``), memory in GB."""
+    :data:`PEAK_KEYS` (at least ``fp32``; a missing tensor dtype falls back to ``fp32``), memory in GB;
+    ``arch`` (``"sm_80"``, ``"gfx942"``) and ``sms`` (streaming multiprocessors or compute units), when
+    known, for the memory rules that depend on them."""
     where = f"device {name!r}"
     if not isinstance(peak_tflops, dict) or not peak_tflops:
         raise SpecError(
@@ -94,6 +99,13 @@ def custom_device(
             raise SpecError(f"{k} must be a positive number, got {v!r}", where=where)
     if isinstance(memory_gb, bool) or not isinstance(memory_gb, (int, float)) or memory_gb < 0:
         raise SpecError(f"memory_gb must be a number >= 0, got {memory_gb!r}", where=where)
+    if not isinstance(arch, str) or (arch and not re.fullmatch(r"sm_\d{2,3}[a-z]?|gfx\d+[a-z]?", arch)):
+        raise SpecError(f"arch must name an architecture such as 'sm_90' or 'gfx942', got {arch!r}",
+                        where=where, fix="use sm_<compute capability without the dot> (sm_80, sm_89, "
+                        "sm_90) or the ROCm gfx name, or leave it out")
+    if isinstance(sms, bool) or not isinstance(sms, int) or sms < 0:
+        raise SpecError(f"sms must be a whole number >= 0 (streaming multiprocessors), got {sms!r}",
+                        where=where)
     return DeviceSpec(
         name=name,
         peak={k: float(v) * TERA for k, v in peak_tflops.items()},
@@ -105,6 +117,8 @@ def custom_device(
         cudnn_tf32=bool(cudnn_tf32),
         sources=(source,),
         user=True,
+        arch=arch,
+        sms=sms,
     )
 
 
@@ -118,6 +132,8 @@ _FILE_KEYS = {
     "cudnn_tf32",
     "source",
     "base",
+    "arch",
+    "sms",
 }
 
 
@@ -127,6 +143,8 @@ def load_device(path: str | Path) -> DeviceSpec:
         name = "my-gpu"
         bandwidth_tbs = 2.0          # TB/s
         memory_gb = 48
+        arch = "sm_89"               # optional: compute capability 8.9 (ROCm: "gfx942")
+        sms = 142                    # optional: streaming multiprocessors
         source = "vendor datasheet, table 3"
         [peak_tflops]                # dense
         fp32 = 60
@@ -177,6 +195,8 @@ def load_device(path: str | Path) -> DeviceSpec:
             matmul_tf32=data.get("matmul_tf32", base.matmul_tf32),
             cudnn_tf32=data.get("cudnn_tf32", base.cudnn_tf32),
             source=source,
+            arch=data.get("arch", base.arch),
+            sms=data.get("sms", base.sms),
         )
         return replace(dev, sources=(source, *base.sources), vendor=base.vendor)
     for k in ("bandwidth_tbs", "peak_tflops"):
@@ -197,6 +217,8 @@ def load_device(path: str | Path) -> DeviceSpec:
             matmul_tf32=data.get("matmul_tf32", PYTORCH_DEFAULTS["matmul_tf32"]),
             cudnn_tf32=data.get("cudnn_tf32", PYTORCH_DEFAULTS["cudnn_tf32"]),
             source=source,
+            arch=data.get("arch", ""),
+            sms=data.get("sms", 0),
         )
     except SpecError as exc:
         raise SpecError(exc.what, where=where, fix=exc.fix) from None
@@ -228,6 +250,8 @@ def table_rows() -> list[dict[str, Any]]:
         row["fp32_matmul"] = (d.fp32_matmul or d.peak["fp32"]) / TERA
         row["bandwidth_tbs"] = d.bandwidth / TERA
         row["memory_gb"] = d.memory / GIGA
+        row["arch"] = d.arch
+        row["sms"] = d.sms
         row["sources"] = list(d.sources)
         rows.append(row)
     return rows

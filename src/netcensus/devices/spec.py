@@ -63,6 +63,13 @@ class DeviceSpec:
     cudnn_tf32: bool = PYTORCH_DEFAULTS["cudnn_tf32"]
     user: bool = False
     """True for a device the user described (file or keyword values)."""
+    arch: str = ""
+    """The instruction-set architecture PyTorch sees: ``"sm_90"`` (CUDA compute capability 9.0),
+    ``"gfx942"`` (ROCm); empty when unknown. The memory rules read it (library workspace sizes,
+    :func:`netcensus.devices.cuda.arch_of`)."""
+    sms: int = 0
+    """Streaming multiprocessors (NVIDIA) or compute units (AMD); 0 when unknown. The reduction kernels'
+    launch rule reads it."""
 
     def flops(self, key: str) -> float | None:
         return self.peak.get(key)
@@ -80,6 +87,8 @@ class DeviceSpec:
             "sources": list(self.sources),
             "notes": list(self.notes),
             "user": self.user,
+            "arch": self.arch,
+            "sms": self.sms,
         }
 
     @classmethod
@@ -96,6 +105,8 @@ class DeviceSpec:
             sources=tuple(d.get("sources", ())),
             notes=tuple(d.get("notes", ())),
             user=bool(d.get("user", False)),
+            arch=str(d.get("arch", "")),
+            sms=int(d.get("sms", 0)),
         )
 
 

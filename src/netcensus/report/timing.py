@@ -151,12 +151,15 @@ def render_compare(results: list[TimeResult]) -> str:
 def render_device_table(rows: list[dict]) -> str:
     """The GPU table (``netcensus.devices.table_rows()``: TFLOP/s, TB/s, GB) as text, for ``--gpu list``."""
     keys = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp64")
-    head = f"{'device':<12}" + "".join(f"{k:>9}" for k in keys) + f"{'TB/s':>8}{'GB':>6}  source"
-    lines = ["Dense peaks in TFLOP/s (fp32: the non-tensor pipe), memory bandwidth and size", head]
+    head = (f"{'device':<12}" + "".join(f"{k:>9}" for k in keys) + f"{'TB/s':>8}{'GB':>6}"
+            f"{'arch':>8}{'SMs':>5}  source")
+    lines = ["Dense peaks in TFLOP/s (fp32: the non-tensor pipe), memory bandwidth and size; architecture "
+             "and SMs (CUs) size the memory's workspaces", head]
     for r in rows:
         cells = "".join(f"{r[k]:>9g}" if r.get(k) else f"{'-':>9}" for k in keys)
         source = (r.get("sources") or [""])[0]
-        lines.append(f"{r['name']:<12}{cells}{r['bandwidth_tbs']:>8g}{r['memory_gb']:>6g}  {source[:60]}")
+        lines.append(f"{r['name']:<12}{cells}{r['bandwidth_tbs']:>8g}{r['memory_gb']:>6g}"
+                     f"{r.get('arch') or '-':>8}{r.get('sms') or '-':>5}  {source[:60]}")
     return "\n".join(lines)
 
 

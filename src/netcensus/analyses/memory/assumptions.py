@@ -115,22 +115,22 @@ def cuda_assumptions(assumptions: tuple[Assumption, ...], ws: Workspaces, roundi
 def _device_assumptions(ws: Workspaces, rounding: int, first: int | None, reserved: int | None,
                         cast_from: str | None = None) -> tuple[Assumption, ...]:
     out = [
-        Assumption("target", "cuda", f"figures for {cuda.MEASURED_WITH}; the caching allocator's "
-                   "allocated bytes (torch.cuda.max_memory_allocated)"),
+        Assumption("target", "cuda", f"on {ws.arch.name}; rules checked on {cuda.MEASURED_WITH}; the "
+                   "caching allocator's allocated bytes (torch.cuda.max_memory_allocated)"),
         Assumption("allocator rounding", fmt_bytes(rounding) + " on model states",
                    "every allocation rounded up to 512 bytes (activations included in the peak)"),
-        Assumption("cuBLAS workspace", f"{ws.cublas_handles} x {fmt_bytes(cuda.CUBLAS_WORKSPACE)}",
+        Assumption("cuBLAS workspace", f"{ws.cublas_handles} x {fmt_bytes(ws.cublas_workspace)}",
                    "one per thread that runs a matmul (forward; autograd's backward thread), kept"),
     ]
     if ws.conv:
         out.append(Assumption("cuDNN convolution workspace", f"up to {fmt_bytes(max(ws.conv.values()))}",
-                              f"transient, {float(cuda.CONV_WORKSPACE_FRACTION):.3g} x the larger tensor of each "
-                              "convolution (fitted to a measured ResNet-18-shaped net)"))
+                              f"transient, {float(cuda.CONV_WORKSPACE_FRACTION):.3g} x the larger tensor of "
+                              "each convolution (fitted to a measured ResNet-18-shaped net)"))
     if ws.reduce:
         out.append(Assumption("reduction staging", f"up to {fmt_bytes(max(ws.reduce.values()))}",
                               "transient: a CUDA sum/mean/amax over many rows splits each output over thread "
-                              f"blocks and stages partial results (PyTorch's launch rule, {cuda.REDUCE_SMS} "
-                              "SMs as on H100/H200 SXM; contiguous inputs)"))
+                              f"blocks and stages partial results (PyTorch's launch rule, {ws.arch.sms} SMs; "
+                              "contiguous inputs)"))
     if first is not None:
         out.append(Assumption("first step", fmt_bytes(first),
                               "the first step's peak: no optimizer state until its optimizer.step() creates "

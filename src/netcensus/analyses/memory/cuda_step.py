@@ -62,7 +62,7 @@ def reserved_bytes(lives: list[Life], n: int, params: Sequence[ParamInfo], state
             step_start = [states.optimizer]
     if training and step_temps:
         temps = [step_temps * p.nbytes // total for p in trainable] if o_div == 1 else [step_temps]
-    once = [(pos, cuda.CUBLAS_WORKSPACE) for pos in (ws.forward_first, ws.backward_first) if pos is not None]
+    once = [(pos, ws.cublas_workspace) for pos in (ws.forward_first, ws.backward_first) if pos is not None]
     originals: list[int] = []
     if cast_from is not None and w_div == 1:
         # 0: not cast (not floating, or already in that dtype: Module.to keeps the very tensor)
@@ -82,5 +82,5 @@ def first_step_peak(total: list[int], training: bool, optimizer: int, ws: Worksp
             first[i] -= optimizer
         for start in (ws.forward_first, ws.backward_first):
             if start is not None and i < start:
-                first[i] -= cuda.CUBLAS_WORKSPACE
+                first[i] -= ws.cublas_workspace
     return max(max(first), step_peak or 0)

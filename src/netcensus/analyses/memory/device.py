@@ -61,6 +61,8 @@ class Workspaces:
     reduce: dict[int, int] = field(default_factory=dict)
     """Transient staging buffers of CUDA reduction kernels at a position
     (:func:`netcensus.devices.cuda.reduction_staging`)."""
+    arch: cuda.CudaArch = cuda.DEFAULT_ARCH
+    """The GPU the sizes are for (the BLAS workspace size, the reductions' launch rule)."""
 
     @property
     def transient(self) -> dict[int, int]:
@@ -75,11 +77,16 @@ class Workspaces:
         return (self.forward_first is not None) + (self.backward_first is not None)
 
     @property
+    def cublas_workspace(self) -> int:
+        """One BLAS handle's workspace on this GPU."""
+        return cuda.cublas_workspace(self.arch)
+
+    @property
     def cublas_bytes(self) -> int:
-        return self.cublas_handles * cuda.CUBLAS_WORKSPACE
+        return self.cublas_handles * self.cublas_workspace
 
 
-def workspaces(trace: Trace) -> Workspaces:
+def workspaces(trace: Trace, arch: cuda.CudaArch = cuda.DEFAULT_ARCH) -> Workspaces:
     fwd = bwd = None
     conv: dict[int, int] = {}
     reduce: dict[int, int] = {}
@@ -104,25 +111,29 @@ def workspaces(trace: Trace) -> Workspaces:
             largest = max([t.nbytes for t in e.outputs if t is not None] + [t.nbytes for t in e.inputs] + [0])
             conv[e.index + 1] = cuda.conv_workspace(largest)
         elif name in REDUCE_OPS:
-            staging = _reduction_staging(e)
+            staging = _reduction_staging(e, arch)
             if staging:
                 reduce[e.index + 1] = staging
-    return Workspaces(fwd, bwd, conv, reduce)
+    return Workspaces(fwd, bwd, conv, reduce, arch)
 
 
-def _reduction_staging(e: OpEvent) -> int:
+def _reduction_staging(e: OpEvent, arch: cuda.CudaArch) -> int:
     if not e.args or not isinstance(e.args[0], TensorMeta):
         return 0
     x = e.args[0]
     dims = e.args[1] if len(e.args) > 1 else e.kwargs.get("dim")
-    return reduction_staging_of(tuple(x.shape), x.dtype, dims)
+    return reduction_staging_of(tuple(x.shape), x.dtype, dims, arch)
 
 
-def reduction_staging_of(shape: tuple[int, ...], dtype: str, dims: Any) -> int:
+def reduction_staging_of(shape: tuple[int, ...], dtype: str, dims: Any,
+                         arch: cuda.CudaArch = cuda.DEFAULT_ARCH) -> int:
     """The staging buffer of a reduction over a contiguous input of ``shape`` and ``dtype`` (a
-    netcensus dtype name) along ``dims`` (None or empty: all): the reduced dimensions (size-1
-    dimensions aside) must be leading (threads map to outputs) or trailing (to the reduced dimension);
-    anything else counts nothing."""
+    netcensus dtype name) along ``dims`` (None or empty: all) on ``arch``: the reduced dimensions
+    (size-1 dimensions aside) must be leading (threads map to outputs) or trailing (to the reduced
+    dimension); anything else counts nothing. ROCm GPUs: not modelled (0), the launch constants
+    (warp size 64) differ and no measurement checks them."""
+    if arch.rocm:
+        return 0
     rank = len(shape)
     if rank == 0:
         return 0
@@ -146,7 +157,8 @@ def reduction_staging_of(shape: tuple[int, ...], dtype: str, dims: Any) -> int:
         on_fastest = True
     else:
         return 0
-    return cuda.reduction_staging(outputs, ipo, on_fastest, _ACC_BYTES.get(dtype, 4))
+    return cuda.reduction_staging(outputs, ipo, on_fastest, _ACC_BYTES.get(dtype, 4), arch.sms,
+                                  cuda.threads_per_sm(arch))
 
 
 # ---- the caching allocator -------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ...devices import cuda
+from ...devices.spec import DeviceSpec
 from ...errors import MemoryConfigError
 from ...events import Trace
 from ...options import Checkpointing, OptimizerSpec, Precision, Sharding
@@ -60,6 +62,7 @@ def analyze_memory(
     target: str = "cpu",
     measured: Mapping[str, int] | None = None,
     weights_cast_from: str | None = None,
+    gpu: DeviceSpec | None = None,
 ) -> MemoryResult:
     """Memory of the traced step (see the module docstring), for the choices of
     :class:`netcensus.options.Options`: the trace must have been made with the same precision
@@ -75,11 +78,13 @@ def analyze_memory(
     there (``"float32"`` for a model built on the GPU and then ``.to(torch.bfloat16)``); the freed
     copies stay in the allocator's cache, so only the reserved estimate changes. None: the weights
     were allocated in their own dtype (loaded with ``torch_dtype=``, or cast before moving).
+    ``gpu``: the GPU the ``"cuda"`` figures are for (its architecture sets the BLAS workspace and the
+    reductions' staging: :func:`netcensus.devices.cuda.arch_of`); None: an H100/H200 SXM.
     """
     if target not in ("cpu", "cuda"):
         raise MemoryConfigError(f"unknown target {target!r}", fix="use 'cuda' or 'cpu'")
     step = _the_step(trace, params, optimizer, precision, checkpointing, sharding or Sharding(), target,
-                     weights_cast_from)
+                     weights_cast_from, cuda.arch_of(gpu))
     states = _model_states(step)
     timeline = _timeline(step, states, module_flops)
     peaks = _peaks(step, states, timeline)
@@ -111,6 +116,8 @@ class _Step:
     notes: list[str]
     cast_from: str | None = None
     """The dtype the weights were first allocated in on the device, before a cast there (or None)."""
+    arch: cuda.CudaArch = cuda.DEFAULT_ARCH
+    """The GPU the ``"cuda"`` figures are for."""
 
     @property
     def n(self) -> int:
@@ -119,7 +126,7 @@ class _Step:
 
 def _the_step(trace: Trace, params: Sequence[ParamInfo], spec: OptimizerSpec | None, policy: Precision,
               ckpt: Checkpointing | None, sharding: Sharding, target: str,
-              cast_from: str | None = None) -> _Step:
+              cast_from: str | None = None, arch: cuda.CudaArch = cuda.DEFAULT_ARCH) -> _Step:
     """The step's choices, checked against the trace (its first notes said)."""
     notes: list[str] = []
     check_precision(trace, params, policy, notes)
@@ -131,7 +138,7 @@ def _the_step(trace: Trace, params: Sequence[ParamInfo], spec: OptimizerSpec | N
                      "figures are for the forward only")
     framework = framework_precision(sharding, policy, params)
     return _Step(trace, params, spec, policy, ckpt, sharding, target, training, bs, framework, notes,
-                 cast_from)
+                 cast_from, arch)
 
 
 @dataclass(frozen=True)
@@ -202,7 +209,7 @@ def _checkpointed(step: _Step, module_flops: Mapping[str, int] | None) -> _Timel
 
 def _on_cuda(step: _Step, states: _States, timeline: _Timeline) -> None:
     """What a CUDA device adds: cuDNN's RNN buffers, the allocator's blocks, cuBLAS and cuDNN workspaces."""
-    ws = timeline.ws = workspaces(step.trace)
+    ws = timeline.ws = workspaces(step.trace, step.arch)
     w_div, _, o_div = step.sharding.divisors()
     timeline.lives, timeline.rnn_lines = cudnn_rnn(step.trace, timeline.lives, step.params, step.training)
     timeline.raw_sizes = tuple(life.size for life in timeline.lives)
