@@ -26,6 +26,12 @@ cannot size its output without values (``nonzero``, boolean indexing, ``masked_s
 indices or mask decide the shape (``hidden[mask]``), the other arguments may be unknown. The path the
 forward then takes is the one a real run with these inputs takes.
 
+An assumption on random draws: a small uniform draw (``torch.rand([])``, at most :data:`DRAW_LIMIT`
+elements) takes the largest value below 1. Forwards read such a draw for LayerDrop (``if
+torch.rand([]) < layerdrop: skip the layer``: wav2vec2, HuBERT, WavLM and others default to 0.1), so
+every layer runs, the most a training step costs; a real step skips each with that probability. The
+trace names the assumption (:data:`DRAWS`) when a value read depends on it.
+
 One more assumption, on activations: ``torch.isinf/isnan/isfinite`` of a tensor with no known value
 (T5's and BART's fp16 overflow clamps: ``if not torch.isfinite(h).all()``) answer "finite", as a
 healthy run's would, and the trace names it (:data:`FINITE`). Any other value read of a tensor computed
@@ -198,8 +204,15 @@ class KnownValues:
     def after(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
         """Give the outputs of an op that ran on meta their CPU values, when its arguments have them."""
         table = self.table
-        if not table and not _is_factory(func):
+        if func in _UNIFORM_DRAWS:
+            if isinstance(out, torch.Tensor) and out.is_meta and out.is_floating_point() \
+                    and out.numel() <= DRAW_LIMIT:
+                top = torch.nextafter(torch.ones((), dtype=out.dtype), torch.zeros((), dtype=out.dtype))
+                self.give(out, top.expand(out.shape), frozenset({DRAWS}))
             return
+        if not table and not _is_factory(func) and not any(type(a) in _PLAIN and a.device.type == "cpu"
+                                                           for a in args):
+            return  # nothing known yet, and no CPU tensor (a value) among the arguments
         written = _written(func)
         if not written:
             for a in args:  # the common case, quickly: an argument with no known value (an activation)
@@ -293,6 +306,11 @@ class KnownValues:
         return known[0].tolist()
 
 
+DRAW_LIMIT = 16
+"""Elements: a uniform draw of at most this many gets the assumed value (LayerDrop draws one scalar)."""
+DRAWS = ("random draws the forward reads (LayerDrop's torch.rand([]) < p) were taken as the largest value "
+         "below 1: no layer is skipped, the most a step costs (a real step skips each with probability p)")
+_UNIFORM_DRAWS = frozenset({_aten.rand.default, _aten.rand.generator, _aten.rand_like.default})
 FINITE = ("activations were assumed finite (no inf or nan) where the forward checks them "
           "(torch.isinf/isnan/isfinite on values meta tensors do not have)")
 _TOLIST = torch.Tensor.tolist
