@@ -154,3 +154,14 @@ def test_lstm_fused_cpu_kernel_matches_the_meta_decomposition() -> None:
     # the fused backward computes every gradient: input and weights, twice the forward MACs
     cpu_train = census(lstm, x, device="cpu", train=True)
     assert cpu_train.totals.backward.core_macs == 2 * cpu_train.totals.forward.core_macs
+
+
+def test_weight_norm_forward_and_backward() -> None:
+    # nn.utils.parametrizations.weight_norm on a Conv1d(8, 6, 3): v is 6 x 8 x 3 = 144 elements, normed per
+    # output channel (dim 0): 6 slices. Forward 3 x 144 + 2 x 6 = 444; backward 5 x 144 + 3 x 6 = 738.
+    with torch.device("meta"):
+        conv = nn.utils.parametrizations.weight_norm(nn.Conv1d(8, 6, 3))
+    result = census(conv, torch.empty(2, 8, 10, device="meta", requires_grad=True), train=True)
+    assert flops_of(result, "aten._weight_norm_interface") == 3 * 144 + 2 * 6 == 444
+    assert flops_of(result, "aten._weight_norm_interface_backward", "backward") == 5 * 144 + 3 * 6 == 738
+    assert result.coverage.unsupported == 0

@@ -12,6 +12,8 @@ batch norm, eval      normalise 2 + affine per element; 2 per channel (add eps, 
 running statistics    6 FLOPs/channel when training updates them (two lerps of 3)
 RMS norm              3 FLOPs/element (square, add, mul by rstd) + 1 for the weight; 3 per row
                       (divide, add eps, rsqrt)
+weight norm           ``w = g * v / ||v||`` per slice along ``dim``: 3 FLOPs/element (square, add,
+                      scale), 2 per slice (sqrt, g / norm)
 ====================  =========================================================================
 
 Backward, per element, only for the gradients requested (``output_mask``): input gradient 9 (+1
@@ -19,7 +21,9 @@ with a weight: ``g = dy*w``) for batch-in-training/layer/group norm, from
 ``dx = rstd*(g - mean(g) - xhat*mean(g*xhat))`` (xhat 2, two reductions 3, combine 4); 1 for batch
 norm in eval (``dy*w*rstd`` with ``w*rstd`` per channel); 6 (+1 with a weight) for RMS norm. Weight
 gradient ``sum(dy*xhat)``: 2 (+2 to recompute xhat when the input gradient is not requested). Bias
-gradient ``sum(dy)``: 1. Norms have no MACs.
+gradient ``sum(dy)``: 1. Weight norm backward: ``grad_g = sum(dw * v) / norm`` 2 per element and 1 per
+slice, ``grad_v = (g / norm) * (dw - v * grad_g / norm)`` 3 per element and 2 per slice. Norms have no
+MACs.
 """
 
 from __future__ import annotations
@@ -176,3 +180,21 @@ def rms_norm_backward(call: Call) -> OpCost:
     if len(mask) > 1 and mask[1]:
         terms.append(("grad weight", 2 if mask[0] else 3, x))
     return _cost(call, terms)
+
+
+@register(*aten_ops("_weight_norm_interface"), optional=True)
+def weight_norm(call: Call) -> OpCost:
+    """``_weight_norm_interface`` (the fused kernel CUDA runs for ``torch._weight_norm``): per element
+    3 (square and add for the norm, the scale), per slice 2 (sqrt, ``g / norm``)."""
+    v = call.tensor("v").numel
+    slices = call.tensor("g").numel
+    return _cost(call, [("norm and scale", 3, v), ("per slice", 2, slices)])
+
+
+@register(*aten_ops("_weight_norm_interface_backward"), optional=True)
+def weight_norm_backward(call: Call) -> OpCost:
+    """``_weight_norm_interface_backward``: per element 2 for ``grad_g`` (``sum(dw * v)``) and 3 for
+    ``grad_v``; per slice 3 (the divides by the norm and ``g / norm``)."""
+    v = call.tensor("saved_v").numel
+    slices = call.tensor("saved_norms").numel
+    return _cost(call, [("grad g", 2, v), ("grad v", 3, v), ("per slice", 3, slices)])
