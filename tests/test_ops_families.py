@@ -165,3 +165,36 @@ def test_weight_norm_forward_and_backward() -> None:
     assert flops_of(result, "aten._weight_norm_interface") == 3 * 144 + 2 * 6 == 444
     assert flops_of(result, "aten._weight_norm_interface_backward", "backward") == 5 * 144 + 3 * 6 == 738
     assert result.coverage.unsupported == 0
+
+
+def test_prims_ops_count_as_their_aten_twins() -> None:
+    # PyTorch's Python decompositions call prims ops (prims.where in a meta kernel's backward); they cost
+    # what the aten op of the same name costs: where is pointwise, 1 FLOP per output element (2x3x4x5).
+    fn = Fn(lambda x: torch.ops.prims.where(x > 0, x, torch.zeros_like(x)))
+    result = census(fn, torch.empty(2, 3, 4, 5, device="meta"))
+    assert flops_of(result, "prims.where") == 120
+    assert result.coverage.unsupported == 0
+
+
+class _Scatter(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.src = nn.Parameter(torch.empty(30))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = torch.ones(4, 6, dtype=torch.bool, device=x.device)
+        torch._check_tensor_all(mask)
+        return x.masked_scatter(mask, self.src)
+
+
+def test_all_true_and_masked_scatter_backward() -> None:
+    # torch._check_tensor_all (transformers' checks that image tokens match features) reduces a bool
+    # tensor: one comparison per element (4 x 6 = 24). The gradient of masked_scatter's source is
+    # masked_scatter_backward, a gather of 24 elements: a copy, zero by definition.
+    with torch.device("meta"):
+        model = _Scatter()
+    result = census(model, torch.empty(4, 6, device="meta"), train=True)
+    assert result.coverage.unsupported == 0
+    assert flops_of(result, "aten._is_all_true") == 24
+    rows = {r.op: r.status for r in result.by_op}
+    assert rows["aten.masked_scatter_backward.default"] == "zero"

@@ -6,7 +6,9 @@ Order of resolution for an op name (``"aten.add_.Tensor"``):
 2. the zero-by-definition set (zero.py);
 3. the op's tags: ``pointwise`` -> 1 FLOP per output element, ``reduction`` -> 1 FLOP per input element
    (the family defaults of pointwise.py and reduction.py);
-4. otherwise unsupported: reported per op and per module, never counted as a silent zero.
+4. a ``prims`` op (which PyTorch's Python decompositions call: ``prims.where`` in a meta kernel's
+   backward) is counted as the aten op of the same name, by 1 to 3;
+5. otherwise unsupported: reported per op and per module, never counted as a silent zero.
 
 A formula that cannot count a call (an unexpected shape) makes that call unsupported too, with the
 reason.
@@ -69,7 +71,23 @@ def resolve(op_name: str, tags: tuple[str, ...] = ()) -> Resolution:
         return Resolution(COUNTED, "family:pointwise", default_pointwise)
     if "reduction" in tags:
         return Resolution(COUNTED, "family:reduction", default_reduction)
+    if op_name.startswith("prims."):
+        name = op_name.split(".")[1]
+        twin = resolve(f"aten.{name}.default", _aten_tags(name))
+        if twin.status != UNSUPPORTED:
+            return Resolution(twin.status, f"{twin.source} (as prims.{name})", twin.formula)
     return Resolution(UNSUPPORTED, "no formula")
+
+
+def _aten_tags(name: str) -> tuple[str, ...]:
+    """The tags of the aten op called ``name`` (of its first overload), or () when there is none."""
+    import torch
+
+    packet = getattr(torch.ops.aten, name, None)
+    overloads = packet.overloads() if packet is not None else []
+    if not overloads:
+        return ()
+    return tuple(t.name for t in getattr(packet, overloads[0]).tags)
 
 
 def evaluate(event: OpEvent) -> Evaluation:

@@ -52,6 +52,13 @@ def logsumexp(call: Call) -> OpCost:
     return _reduce(call, 4, 2, "max, sub, exp, add per input; log and add per output")
 
 
+@register(*aten_ops("_is_all_true", "_is_any_true"), optional=True)
+def is_all_true(call: Call) -> OpCost:
+    """``_is_all_true``/``_is_any_true`` (``Tensor.all()``/``any()`` of a bool tensor for control flow):
+    1 FLOP per input element (one comparison each)."""
+    return _reduce(call, 1, 0, "one comparison per element")
+
+
 @register(*aten_ops("cumsum", "cumprod", "cummax", "cummin"))
 def cumulative(call: Call) -> OpCost:
     """``cumsum``/``cumprod``/``cummax``/``cummin``: 1 FLOP per element (one add, mul or comparison)."""

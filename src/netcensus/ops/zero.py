@@ -42,7 +42,8 @@ _COPY = """
     select_backward slice_backward diagonal_backward as_strided_scatter select_scatter slice_scatter
     diagonal_scatter expand_copy view_copy permute_copy t_copy transpose_copy unsqueeze_copy squeeze_copy
     split_copy split_with_sizes_copy unbind_copy alias_copy detach_copy as_strided_copy unfold_copy
-    _reshape_copy tril triu tril_ triu_ masked_scatter pixel_shuffle pixel_unshuffle channel_shuffle
+    _reshape_copy tril triu tril_ triu_ masked_scatter masked_scatter_backward pixel_shuffle pixel_unshuffle
+    channel_shuffle
     native_channel_shuffle im2col reflection_pad1d reflection_pad2d reflection_pad3d replication_pad1d
     replication_pad2d replication_pad3d _pad_circular _pad_enum pad narrow_copy repeat_interleave
     block_diag _to_dense to_dense to_sparse _to_sparse
