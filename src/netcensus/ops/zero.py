@@ -46,7 +46,8 @@ _COPY = """
     channel_shuffle
     native_channel_shuffle im2col reflection_pad1d reflection_pad2d reflection_pad3d replication_pad1d
     replication_pad2d replication_pad3d _pad_circular _pad_enum pad narrow_copy repeat_interleave
-    block_diag _to_dense to_dense to_sparse _to_sparse
+    block_diag _to_dense to_dense to_sparse _to_sparse _pack_padded_sequence _pad_packed_sequence
+    _pack_padded_sequence_backward
 """
 _ALLOCATION = """
     empty empty_like empty_strided new_empty new_empty_strided zeros zeros_like new_zeros ones ones_like

@@ -80,9 +80,20 @@ _SHAPE_FREE: dict[Any, tuple[int, ...]] = {
     _aten._index_put_impl_.default: (0, 2),
     _aten.masked_select.default: (0,),
     _aten.repeat_interleave.self_Tensor: (0,),
+    _aten._pack_padded_sequence.default: (0,),
+    _aten._pad_packed_sequence.default: (0,),
 }
 """Ops whose output shape depends on the values of some arguments only (boolean indices, a mask, the
 repeats): positions of the others, whose values may be unknown (``x[mask]`` of hidden states ``x``)."""
+
+_HOST_RESULTS: dict[Any, frozenset[int]] = {
+    _aten._pack_padded_sequence.default: frozenset({1}),
+    _aten._pad_packed_sequence.default: frozenset({1}),
+}
+"""Ops whose real kernels return some outputs on the CPU whatever the device (a PackedSequence's
+``batch_sizes``, the lengths ``pad_packed_sequence`` gives back): their output positions. They are
+returned as CPU tensors, as a real run has them (the RNN that reads ``batch_sizes`` needs the values),
+computed from the known arguments only."""
 
 _WRITES: dict[Any, tuple[int, ...]] = {}
 
@@ -267,6 +278,10 @@ class KnownValues:
             if not exact:
                 self._forget(target)
             return target
+        host = _HOST_RESULTS.get(func)
+        if host and isinstance(cpu_out, tuple):
+            return tuple(o if i in host else self._to_meta(o, assumed if exact else None)
+                         for i, o in enumerate(cpu_out))
         return self._to_meta(cpu_out, assumed if exact else None)
 
     def _to_meta(self, value: Any, assumed: frozenset[str] | None) -> Any:
