@@ -5,7 +5,14 @@ Convention (``reduction``: 0 none, 1 mean, 2 sum), per element of the input unle
 its backward 1 per target (+1 with weights); ``mse_loss`` 3 (sub, square, add; 2 without reduction)
 + 1 for the mean; its backward 3 (sub, two muls) + 1 for the mean; ``binary_cross_entropy`` 7
 (two logs, two muls, sub, add, neg) + 1 to reduce (+1 with weights); its backward 5
-(``g*(x-y)/(x*(1-x))``) (+1 with weights). Losses have no MACs.
+(``g*(x-y)/(x*(1-x))``) (+1 with weights). ``ctc_loss`` runs a dynamic programme over the padded
+lattice of ``N`` samples x ``T`` input steps x ``S = 2 * max(target_lengths) + 1`` states (the shape of
+its ``log_alpha``): 13 FLOPs per lattice element forward (a log-sum-exp of up to three predecessors:
+2 max, 3 sub, 3 exp, 2 add, log, add back; then add the emission); its backward runs the same
+recursion for ``log_beta`` (13) and accumulates ``alpha + beta`` per emitted class (7: add, then a
+log-add-exp), then 6 per element of ``log_probs`` (``T x N x C``: two exps, subs, the scale by the
+incoming gradient). Samples shorter than the padding are counted at the padded size. Losses have no
+MACs.
 """
 
 from __future__ import annotations
@@ -69,3 +76,26 @@ def bce_backward(call: Call) -> OpCost:
     """``binary_cross_entropy_backward``: 5 FLOPs per element (+1 with weights)."""
     x = call.tensor("self").numel
     return _cost(call, 5 + _weighted(call), x, 0, "g*(x-y)/(x*(1-x))")
+
+
+def _lattice(call: Call, alpha: str) -> int:
+    """N x T x S of the CTC lattice: the elements of ``log_alpha`` (an output forward, an argument
+    backward)."""
+    return call.outputs[1].numel if alpha == "output" else call.tensor("log_alpha").numel
+
+
+@register(*aten_ops("_ctc_loss"), optional=True)
+def ctc_loss(call: Call) -> OpCost:
+    """``_ctc_loss``: 13 FLOPs per element of the padded lattice (``log_alpha``, N x T x S)."""
+    return _cost(call, 13, _lattice(call, "output"), 0, "log-sum-exp of three and the emission, per state")
+
+
+@register(*aten_ops("_ctc_loss_backward"), optional=True)
+def ctc_loss_backward(call: Call) -> OpCost:
+    """``_ctc_loss_backward``: 20 FLOPs per lattice element (the beta recursion 13, the accumulation 7)
+    + 6 per element of ``log_probs``."""
+    lattice = _lattice(call, "argument")
+    probs = call.tensor("log_probs").numel
+    flops = 20 * lattice + 6 * probs
+    return OpCost(0, flops, 0, f"{call.label}: 20 FLOP x {n(lattice)} (beta recursion, accumulation per "
+                               f"state) + 6 FLOP x {n(probs)} (per log-probability) = {n(flops)}")

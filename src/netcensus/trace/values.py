@@ -82,6 +82,10 @@ _SHAPE_FREE: dict[Any, tuple[int, ...]] = {
     _aten.repeat_interleave.self_Tensor: (0,),
     _aten._pack_padded_sequence.default: (0,),
     _aten._pad_packed_sequence.default: (0,),
+    _aten._ctc_loss.default: (0, 2),
+    _aten._ctc_loss.Tensor: (0, 2),
+    _aten._ctc_loss_backward.default: (0, 1, 3, 5, 6),
+    _aten._ctc_loss_backward.Tensor: (0, 1, 3, 5, 6),
 }
 """Ops whose output shape depends on the values of some arguments only (boolean indices, a mask, the
 repeats): positions of the others, whose values may be unknown (``x[mask]`` of hidden states ``x``)."""
