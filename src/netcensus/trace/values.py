@@ -32,6 +32,11 @@ torch.rand([]) < layerdrop: skip the layer``: wav2vec2, HuBERT, WavLM and others
 every layer runs, the most a training step costs; a real step skips each with that probability. The
 trace names the assumption (:data:`DRAWS`) when a value read depends on it.
 
+``nn.TransformerEncoder`` in eval with a padding mask would pack the valid positions into a nested
+tensor (after ``aten._nested_tensor_from_mask_left_aligned`` checks the mask's layout); nested tensors
+have no meta form, so the check answers "not left aligned" and the encoder runs on the padded tensors,
+which the trace names (:data:`PADDED`).
+
 One more assumption, on activations: ``torch.isinf/isnan/isfinite`` of a tensor with no known value
 (T5's and BART's fp16 overflow clamps: ``if not torch.isfinite(h).all()``) answer "finite", as a
 healthy run's would, and the trace names it (:data:`FINITE`). Any other value read of a tensor computed
@@ -271,6 +276,9 @@ class KnownValues:
     def read(self, func: Any, args: tuple, kwargs: dict, error: BaseException) -> Any:
         """The result of an op whose meta kernel raised ``error`` for want of values: computed from the
         known values (meta tensors for tensor outputs), or ``error`` raised again when some are unknown."""
+        if func is _aten._nested_tensor_from_mask_left_aligned.default:
+            self.used[PADDED] = None
+            return False
         written = _written(func)
         try:
             cpu_out, assumed, exact = self.evaluate(func, args, kwargs, _SHAPE_FREE.get(func, ()))
@@ -325,6 +333,9 @@ class KnownValues:
         return known[0].tolist()
 
 
+PADDED = ("nn.TransformerEncoder with a padding mask in eval: traced on the padded tensors (the "
+          "figures include the padded positions; PyTorch's fast path packs the valid ones into a nested "
+          "tensor on a real device, which the trace does not model)")
 DRAW_LIMIT = 16
 """Elements: a uniform draw of at most this many gets the assumed value (LayerDrop draws one scalar)."""
 DRAWS = ("random draws the forward reads (LayerDrop's torch.rand([]) < p) were taken as the largest value "
