@@ -198,3 +198,21 @@ def test_all_true_and_masked_scatter_backward() -> None:
     assert flops_of(result, "aten._is_all_true") == 24
     rows = {r.op: r.status for r in result.by_op}
     assert rows["aten.masked_scatter_backward.default"] == "zero"
+
+
+def test_fft_family() -> None:
+    # FFTW's convention: 5 N log2 N per complex transform of N points, 2.5 N log2 N per real one.
+    x8 = torch.randn(3, 8, dtype=torch.cfloat)
+    # fft of length 8 (no normalisation forward), batch 3: 3 * 5 * 8 * 3 = 360
+    assert flops_of(census(Fn(lambda x: torch.fft.fft(x)), x8), "aten._fft_c2c") == 360
+    # ifft scales by 1/n: + 2 FLOPs per complex element, 24 elements: 360 + 48 = 408
+    assert flops_of(census(Fn(lambda x: torch.fft.ifft(x)), x8), "aten._fft_c2c") == 408
+    r16 = torch.randn(2, 16)
+    # rfft of 16 real points, batch 2: 2 * 2.5 * 16 * 4 = 320
+    assert flops_of(census(Fn(lambda x: torch.fft.rfft(x)), r16), "aten._fft_r2c") == 320
+    # irfft back to 16 points with 1/n: 320 + 1 per real output element (32) = 352
+    spectrum = torch.randn(2, 9, dtype=torch.cfloat)
+    assert flops_of(census(Fn(lambda s: torch.fft.irfft(s, n=16)), spectrum), "aten._fft_c2r") == 352
+    # a 2-d transform of 4 x 8 = 32 points, batch 2: 2 * 5 * 32 * 5 = 1600
+    x2 = torch.randn(2, 4, 8, dtype=torch.cfloat)
+    assert flops_of(census(Fn(lambda x: torch.fft.fft2(x)), x2), "aten._fft_c2c") == 1600

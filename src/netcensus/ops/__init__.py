@@ -18,6 +18,7 @@ from . import (  # noqa: F401 - importing a family registers its formulas
     attention,
     conv,
     embedding,
+    fft,
     interpolate,
     loss,
     matmul,
