@@ -34,10 +34,10 @@ _MODULE_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks",
                       "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
                       "_load_state_dict_post_hooks", "_forward_hooks_with_kwargs",
                       "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs")
-_GLOBAL_HOOK_DICTS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
-                      "_global_backward_pre_hooks", "_global_forward_hooks_always_called",
-                      "_global_parameter_registration_hooks", "_global_buffer_registration_hooks",
-                      "_global_module_registration_hooks")
+_GLOBAL_HOOK_DICTS = tuple(sorted(name for name, value in vars(nn_module).items()
+                                  if name.startswith("_global_") and isinstance(value, dict)))
+"""Every module-level hook table of torch.nn.modules.module (``_global_forward_hooks``,
+``_global_forward_hooks_with_kwargs``, ...: all of them, whatever this torch version has)."""
 _PRIMITIVE = (bool, int, float, str, bytes, complex, type(None))
 
 

@@ -182,6 +182,10 @@ def _enter_tracing(stack: ExitStack, tracer: Tracer, device: str, train: bool,
     def remove_hooks() -> None:
         for h in handles:
             h.remove()
+        # PyTorch's handle of a global hook registered with_kwargs leaves its id in this table (the
+        # handle only cleans _global_forward_hooks and always_called); a leftover entry makes the
+        # user's later torch.compile warn that global hooks exist
+        getattr(nn_module, "_global_forward_hooks_with_kwargs", {}).pop(handles[1].id, None)
 
     stack.callback(remove_hooks)
     # The hooks add a Python frame per level of module nesting and the recorder some per op: give a
