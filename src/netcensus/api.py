@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -127,22 +128,43 @@ def profile(
                             checkpointing=checkpointing, shard=shard, devices=devices, kv_context=kv_context,
                             target=target, gpu=gpu, gpu_compare=gpu_compare, measured_step=measured_step,
                             weights_cast_from=weights_cast_from)
+    model, compiled = _uncompiled(model)
     device = _check_model(model, options, check_device(device))
     args, kwargs, described = build_inputs(inputs, input_size, dtype, device)
     if input_kwargs:
         kwargs = {**kwargs, **input_kwargs}
         described = ", ".join(filter(None, (described, describe_values((), dict(input_kwargs)))))
     beyond = check_positions(model, sequence_length(args, kwargs), options.kv_context)
-    return _profile(model, args, kwargs, described, device, options, beyond)
+    return _profile(model, args, kwargs, described, device, options, beyond, compiled)
+
+
+COMPILED_NOTE = ("torch.compile: profiled the eager module{where} (compiled code fuses pointwise ops "
+                 "into fewer kernels, which changes memory and time, not the arithmetic)")
+
+
+def _uncompiled(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """A ``torch.compile``'d model's original module, and a note for each compiled module found (the
+    model itself, or submodules that stay compiled inside it and run eagerly while tracing)."""
+    if "torch._dynamo" not in sys.modules:  # nothing can have been compiled
+        return model, []
+    notes = []
+    if type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
+        model = model._orig_mod
+        notes.append(COMPILED_NOTE.format(where=""))
+    inner = [p for p, m in model.named_modules() if type(m).__name__ == "OptimizedModule"]
+    if inner:
+        shown = ", ".join(inner[:3]) + (f" and {len(inner) - 3} more" if len(inner) > 3 else "")
+        notes.append(COMPILED_NOTE.format(where=f" of {shown}"))
+    return model, notes
 
 
 def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device: str,
-             options: Options, input_warnings: Sequence[str] = ()) -> Profile:
+             options: Options, input_warnings: Sequence[str] = (), compiled: Sequence[str] = ()) -> Profile:
     """The pipeline, once the options and inputs are valid: trace, analyses, one Profile."""
     params = census(model)
     cast_to = _trace_dtype(model, options)
     meter = AllocatorMeter(device) if device.startswith("cuda") else None
-    trace = _trace(model, args, kwargs, described, device, options, cast_to, meter)
+    trace = _trace(model, args, kwargs, described, device, options, cast_to, meter, eager=bool(compiled))
     compute = analyze_compute(trace)
     infos = param_infos(model, cast_to)
     memory = analyze_memory(
@@ -163,7 +185,8 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         buffer_bytes=params.buffer_bytes, param_bytes_by_dtype=params.bytes_by_dtype, inputs=described,
         device=device, mode=options.trace_mode, train=options.train,
         tied=[list(g) for g in params.tied], aliased=[list(g) for g in params.aliased],
-        notes=[*options.idle(), *profile_notes(params, rows, trace, options.checkpointing, moe_info(model)),
+        notes=[*compiled, *options.idle(),
+               *profile_notes(params, rows, trace, options.checkpointing, moe_info(model)),
                *compute.notes, *kv_note],
         warnings=[*input_warnings, *warnings], depth=options.depth, compute=compute, memory=memory,
         kv_cache=kv,
@@ -181,12 +204,17 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
 
 
 def _trace(model: nn.Module, args: tuple, kwargs: dict, described: str, device: str, options: Options,
-           cast_to: str | None, meter: AllocatorMeter | None) -> Trace:
+           cast_to: str | None, meter: AllocatorMeter | None, eager: bool = False) -> Trace:
     """One traced step, in the contexts the options' precision and target ask for (and, on a real GPU,
-    with the allocator's peaks measured); a failure becomes an error in the user's terms."""
+    with the allocator's peaks measured); a failure becomes an error in the user's terms. ``eager``:
+    compiled submodules run their original code (torch._dynamo disabled for the trace)."""
     contexts = trace_contexts(options.precision, device_type=options.target)
     if meter is not None:
         contexts = (*contexts, lambda: meter)
+    if eager:
+        import torch._dynamo
+
+        contexts = (*contexts, lambda: torch._dynamo.config.patch(disable=True))
     try:
         return trace_model(model, args, kwargs, device=device, train=options.train, mode=options.mode,
                            expand=ops.expand, contexts=contexts,
