@@ -148,8 +148,9 @@ def _uncompiled(model: nn.Module) -> tuple[nn.Module, list[str]]:
     if "torch._dynamo" not in sys.modules:  # nothing can have been compiled
         return model, []
     notes = []
-    if type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
-        model = model._orig_mod
+    original = getattr(model, "_orig_mod", None)
+    if type(model).__name__ == "OptimizedModule" and isinstance(original, nn.Module):
+        model = original
         notes.append(COMPILED_NOTE.format(where=""))
     inner = [p for p, m in model.named_modules() if type(m).__name__ == "OptimizedModule"]
     if inner:
