@@ -213,9 +213,9 @@ def _trace(model: nn.Module, args: tuple, kwargs: dict, described: str, device: 
     if meter is not None:
         contexts = (*contexts, lambda: meter)
     if eager:
-        import torch._dynamo
+        from torch._dynamo import config as dynamo_config  # (already imported: the model was compiled)
 
-        contexts = (*contexts, lambda: torch._dynamo.config.patch(disable=True))
+        contexts = (*contexts, lambda: dynamo_config.patch(disable=True))
     try:
         return trace_model(model, args, kwargs, device=device, train=options.train, mode=options.mode,
                            expand=ops.expand, contexts=contexts,
