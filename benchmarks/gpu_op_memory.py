@@ -55,6 +55,10 @@ def _tensors(tree: Any) -> list[torch.Tensor]:
     return [t for t in tree_flatten(tree)[0] if isinstance(t, torch.Tensor)]
 
 
+ARCH = cuda.arch_of(T.this_gpu())
+"""The GPU here (its architecture and SMs), for the rules' column; an H100/H200's without CUDA."""
+
+
 def rule_bytes(name: str, args: tuple, out: Any) -> int | None:
     """netcensus's transient bytes for this op and these tensors (None: no rule for the op)."""
     if name in CONV_OPS:
@@ -62,7 +66,7 @@ def rule_bytes(name: str, args: tuple, out: Any) -> int | None:
         return cuda.conv_workspace(max(sizes + [0]))
     if name in REDUCE_OPS and args and isinstance(args[0], torch.Tensor):
         dims = args[1] if len(args) > 1 else None
-        return reduction_staging_of(tuple(args[0].shape), dtype_name(args[0].dtype), dims)
+        return reduction_staging_of(tuple(args[0].shape), dtype_name(args[0].dtype), dims, ARCH)
     return None
 
 
@@ -182,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--all-ops", action="store_true", help="list every op, not only those with figures")
     a = ap.parse_args(argv)
     device = a.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    result: dict[str, Any] = {"env": {"torch": torch.__version__, "device": device}, "cases": []}
+    result: dict[str, Any] = {"env": {"torch": torch.__version__, "device": device, "rules_for": ARCH.name},
+                              "cases": []}
     if device == "cuda":
         result["env"].update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda,
                              cudnn=torch.backends.cudnn.version())

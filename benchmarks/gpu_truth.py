@@ -100,11 +100,27 @@ def measure(case: G.Case) -> dict[str, int]:
     return rec
 
 
-def estimate(case: G.Case) -> dict[str, int | None]:
+def this_gpu() -> Any:
+    """The CUDA device here as a netcensus DeviceSpec whose ``arch`` and ``sms`` (what the memory rules
+    read) are the device's own; None without a CUDA device (the estimates are then an H100/H200's). Its
+    throughput figures are the H100 SXM's: only memory is estimated here."""
+    if not torch.cuda.is_available():
+        return None
+    from dataclasses import replace
+
+    from netcensus.devices import get_gpu
+
+    props = torch.cuda.get_device_properties(0)
+    rocm = getattr(torch.version, "hip", None)
+    arch = props.gcnArchName.split(":")[0] if rocm else f"sm_{props.major}{props.minor}"  # gfx942:sramecc+
+    return replace(get_gpu("H100-SXM"), name=props.name, arch=arch, sms=props.multi_processor_count)
+
+
+def estimate(case: G.Case, gpu: Any = None) -> dict[str, int | None]:
     import netcensus
 
     built = G.build(case)
-    m = netcensus.profile(built.model, **built.profile_kwargs(), target="cuda").memory
+    m = netcensus.profile(built.model, **built.profile_kwargs(), target="cuda", gpu=gpu).memory
     return {"peak": m.peak, "first_step_peak": m.first_step_peak, "reserved": m.reserved}
 
 
@@ -115,16 +131,18 @@ def main() -> int:
     ap.add_argument("--estimate-only", action="store_true")
     a = ap.parse_args()
     gpu = not a.estimate_only and torch.cuda.is_available()
+    spec = this_gpu()
     result: dict[str, Any] = {"env": {"torch": torch.__version__}, "cases": []}
     if gpu:
         result["env"].update(gpu=torch.cuda.get_device_name(), cuda=torch.version.cuda,
                              cudnn=torch.backends.cudnn.version())
+    result["env"]["estimated_for"] = f"{spec.name} ({spec.arch}, {spec.sms} SMs)" if spec else "H100/H200 SXM"
     for case in G.CASES:
         if a.only and not any(s in case.name for s in a.only.split(",")):
             continue
         rec: dict[str, Any] = {"case": case.name}
         try:
-            rec["estimate"] = estimate(case)
+            rec["estimate"] = estimate(case, spec)
             if gpu:
                 rec["measured"] = measure(case)
                 e, m = rec["estimate"], rec["measured"]
