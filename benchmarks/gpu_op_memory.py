@@ -46,7 +46,7 @@ import gpu_truth as T  # noqa: E402
 
 from netcensus.analyses.memory.device import CONV_OPS, REDUCE_OPS, reduction_staging_of  # noqa: E402
 from netcensus.devices import cuda  # noqa: E402
-from netcensus.dtypes import dtype_name  # noqa: E402
+from netcensus.dtypes import dtype_name, numel  # noqa: E402
 
 DEFAULT_ONLY = "convnet"
 
@@ -150,7 +150,7 @@ def summary(rec: dict[str, Any], all_ops: bool) -> list[str]:
         measured = op.get("transient")
         if not all_ops and op["rule"] is None and not measured and not op.get("kept"):
             continue
-        shape = max(op["inputs"], key=lambda s: _numel(s[0]), default=[[], ""])
+        shape = max(op["inputs"], key=lambda s: numel(s[0]), default=[[], ""])
         lines.append(f"| {i} | {'bwd' if op['backward'] else 'fwd'} | {op['op']} | {shape[0]} {shape[1]} | "
                      f"{_fmt(measured)} | {_fmt(op['rule'])} | {_fmt(op.get('kept'))} |")
     convs = [op for op in rec["ops"] if op["op"] in CONV_OPS]
@@ -163,13 +163,6 @@ def summary(rec: dict[str, Any], all_ops: bool) -> list[str]:
         lines.append(f"max_memory_reserved {rec['max_memory_reserved']:,} B; {len(sizes)} segments: "
                      + ", ".join(f"{s:,}" for s in sizes[:40]) + (" ..." if len(sizes) > 40 else ""))
     return lines
-
-
-def _numel(shape: list[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def _fmt(v: int | None) -> str:

@@ -4,18 +4,13 @@ convolution, with no allocator figures."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_op_memory.py"
+from scripts import load_script
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("gpu_op_memory", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # importing runs nothing
-    return module
+    return load_script("gpu_op_memory")
 
 
 def test_cpu_smoke_run_records_every_convolution_with_its_rule(tmp_path):

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import torch
+from scripts import load_script
 from torch import nn
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_memory_check.py"
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("gpu_memory_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # importing runs nothing
-    return module
+    return load_script("gpu_memory_check")
 
 
 def test_skips_without_cuda():
