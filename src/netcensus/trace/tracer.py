@@ -51,7 +51,7 @@ from .common import tensors_in
 from .recorder import Recorder, Tracer
 from .regions import Watcher, foldable
 from .standins import convert_input, paired_inputs, restored_state, stand_in
-from .values import KnownValues
+from .values import KnownValues, unvalidated_distributions
 
 
 class TraceFailure(Exception):
@@ -197,6 +197,7 @@ def _enter_tracing(stack: ExitStack, tracer: Tracer, device: str, train: bool,
     outer_modes = torch._C._len_torch_function_stack()
     if device == "meta":
         stack.enter_context(torch.device("meta"))
+        stack.enter_context(unvalidated_distributions())
     stack.enter_context(torch.set_grad_enabled(train))
     folded = _enter_contexts(stack, contexts)
     if train:

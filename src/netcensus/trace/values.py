@@ -37,6 +37,10 @@ tensor (after ``aten._nested_tensor_from_mask_left_aligned`` checks the mask's l
 have no meta form, so the check answers "not left aligned" and the encoder runs on the padded tensors,
 which the trace names (:data:`PADDED`).
 
+``torch.distributions`` validates its parameters when built (``scale > 0`` ... ``.all()``, a value read of
+activations): on meta the checks are skipped (:func:`unvalidated_distributions`), the parameters assumed
+valid, and the trace says so (:data:`DISTRIBUTIONS`) when a distribution was built.
+
 One more assumption, on activations: ``torch.isinf/isnan/isfinite`` of a tensor with no known value
 (T5's and BART's fp16 overflow clamps: ``if not torch.isfinite(h).all()``) answer "finite", as a
 healthy run's would, and the trace names it (:data:`FINITE`). Any other value read of a tensor computed
@@ -46,13 +50,14 @@ from the weights still fails as before: no run of the model can know it without 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from torch.utils._python_dispatch import _disable_current_modes
 
-from .common import NO_TORCH_FUNCTION
+from .common import NO_TORCH_FUNCTION, note
 
 LIMIT = 1 << 20
 """Elements: larger tensors get no CPU value (what is read for control flow is small)."""
@@ -336,6 +341,8 @@ class KnownValues:
 PADDED = ("nn.TransformerEncoder with a padding mask in eval: traced on the padded tensors (the "
           "figures include the padded positions; PyTorch's fast path packs the valid ones into a nested "
           "tensor on a real device, which the trace does not model)")
+DISTRIBUTIONS = ("torch.distributions argument checks were skipped (they read values meta tensors do "
+                 "not have): the distributions' parameters were assumed valid")
 DRAW_LIMIT = 16
 """Elements: a uniform draw of at most this many gets the assumed value (LayerDrop draws one scalar)."""
 DRAWS = ("random draws the forward reads (LayerDrop's torch.rand([]) < p) were taken as the largest value "
@@ -364,3 +371,29 @@ def _flat(value: Any) -> list[Any]:
 def _any_tensor_out(out: Any) -> bool:
     return isinstance(out, torch.Tensor) or (isinstance(out, (list, tuple))
                                              and any(isinstance(o, torch.Tensor) for o in _flat(out)))
+
+
+_NO_SHAPE = torch.Size()
+
+
+@contextmanager
+def unvalidated_distributions() -> Iterator[None]:
+    """Within the block, ``torch.distributions`` objects are built without checking their arguments
+    (those checks read values); the first that would have checked leaves :data:`DISTRIBUTIONS` in the
+    trace's notes. ``Distribution.__init__`` is put back on exit."""
+    from torch.distributions import Distribution
+
+    original = Distribution.__init__
+    default = Distribution._validate_args
+
+    def init(self: Any, batch_shape: torch.Size = _NO_SHAPE, event_shape: torch.Size = _NO_SHAPE,
+             validate_args: bool | None = None) -> None:
+        if validate_args or (validate_args is None and default):
+            note(DISTRIBUTIONS)
+        original(self, batch_shape, event_shape, validate_args=False)
+
+    Distribution.__init__ = init  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Distribution.__init__ = original  # type: ignore[method-assign]
