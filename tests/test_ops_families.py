@@ -216,3 +216,35 @@ def test_fft_family() -> None:
     # a 2-d transform of 4 x 8 = 32 points, batch 2: 2 * 5 * 32 * 5 = 1600
     x2 = torch.randn(2, 4, 8, dtype=torch.cfloat)
     assert flops_of(census(Fn(lambda x: torch.fft.fft2(x)), x2), "aten._fft_c2c") == 1600
+
+
+class _Sampler(nn.Module):
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+        self.grid = nn.Parameter(torch.zeros(2, 5, 6, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.grid_sample(x, self.grid, mode=self.mode, align_corners=False)
+
+
+@pytest.mark.parametrize(("mode", "taps"), [("bilinear", 4), ("bicubic", 16)])
+def test_grid_sample(mode: str, taps: int) -> None:
+    # output 2 x 3 x 5 x 6 = 180 elements; forward taps MACs each; backward: the input's gradient taps and
+    # the grid's 2 x taps per output-gradient element (both requested: x and the grid need gradients)
+    with torch.device("meta"):
+        model = _Sampler(mode)
+    result = census(model, torch.empty(2, 3, 7, 7, device="meta", requires_grad=True), train=True)
+    assert flops_of(result, "aten.grid_sampler_2d") == 2 * taps * 180
+    assert flops_of(result, "aten.grid_sampler_2d_backward", "backward") == 2 * (taps + 2 * taps) * 180
+    assert result.coverage.unsupported == 0
+
+
+def test_grid_sample_nearest_gathers() -> None:
+    with torch.device("meta"):
+        model = _Sampler("nearest")
+    result = census(model, torch.empty(2, 3, 7, 7, device="meta", requires_grad=True), train=True)
+    rows = {r.op: r for r in result.by_op}
+    assert rows["aten.grid_sampler_2d.default"].figures.flops == 0
+    # the input's gradient adds each output gradient into one element (180); the grid's is 0
+    assert flops_of(result, "aten.grid_sampler_2d_backward", "backward") == 180
