@@ -248,3 +248,18 @@ def test_grid_sample_nearest_gathers() -> None:
     assert rows["aten.grid_sampler_2d.default"].figures.flops == 0
     # the input's gradient adds each output gradient into one element (180); the grid's is 0
     assert flops_of(result, "aten.grid_sampler_2d_backward", "backward") == 180
+
+
+def test_bilinear_counts_both_contractions() -> None:
+    # nn.Bilinear(8, 6, 4) at batch 3 runs _trilinear: x1 with the weight over I1 (3*4*8*6 = 576 MACs),
+    # then with x2 over I2 (3*4*6 = 72). torch's FlopCounterMode counts 0 for it; the same contraction
+    # written as a two-step einsum runs two bmm, which it counts: the oracle.
+    from torch.utils.flop_counter import FlopCounterMode
+
+    layer = nn.Bilinear(8, 6, 4, bias=False)
+    x1, x2 = torch.randn(3, 8), torch.randn(3, 6)
+    result = census(layer, x1, x2)
+    assert result.totals.forward.core_macs == 3 * 4 * 8 * 6 + 3 * 4 * 6 == 648
+    with FlopCounterMode(display=False) as counter:
+        torch.einsum("bi,oij,bj->bo", x1, layer.weight, x2)
+    assert counter.get_total_flops() == 2 * 648 == result.totals.forward.flops

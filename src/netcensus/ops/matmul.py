@@ -6,9 +6,16 @@ for the ``add*`` forms, one FLOP per output element for adding ``self`` (the bia
 ``beta != 0``, and one more per output element for each of ``beta`` and ``alpha`` that is not 1.
 ``matmul`` and ``einsum`` are not seen in a trace (they decompose to mm/bmm below autograd); they have
 formulas so that a trace that does record them is still counted.
+
+``_trilinear`` (``nn.Bilinear``, three-operand ``einsum``) contracts as ATen does, in two pairwise
+products: ``i1`` with ``i2`` over the summed dimensions ``i3`` does not have, then that result with
+``i3`` over the rest; each pair costs the product of its broadcast sizes (summed dimensions included)
+in MACs, core MACs too (ATen runs them as batched matmuls).
 """
 
 from __future__ import annotations
+
+import math
 
 from .call import Call
 from .cost import FormulaError, OpCost, dims, n
@@ -161,4 +168,29 @@ def matmul(call: Call) -> OpCost:
                   f"{call.label}: MACs = numel(out)*k = {n(out)}*{k} = {n(macs)}; "
                   f"FLOPs = 2*MACs = {n(2 * macs)}")
 
+
+
+
+@register(*aten_ops("_trilinear"), optional=True)
+def trilinear(call: Call) -> OpCost:
+    """``_trilinear``: two pairwise contractions, each the product of its broadcast sizes in MACs."""
+    shapes = []
+    rank = 0
+    for name, expand in (("i1", "expand1"), ("i2", "expand2"), ("i3", "expand3")):
+        shape = list(call.shape(name))
+        for d in sorted(int(e) for e in call.arg(expand)):
+            shape.insert(d, 1)
+        shapes.append(shape)
+        rank = max(rank, len(shape))
+    if any(len(sh) != rank for sh in shapes):
+        raise FormulaError(f"{call.label}: operands of different ranks after expansion")
+    summed = {int(d) for d in call.arg("sumdim")}
+    first = [max(a, b) for a, b in zip(shapes[0], shapes[1])]
+    macs1 = math.prod(first)
+    inner = [1 if d in summed and shapes[2][d] == 1 else size for d, size in enumerate(first)]
+    macs2 = math.prod(max(a, b) for a, b in zip(inner, shapes[2]))
+    macs = macs1 + macs2
+    text = (f"{call.label}: MACs = i1*i2 over {dims(tuple(first))} + (i1 i2)*i3 = {n(macs1)} + {n(macs2)} "
+            f"= {n(macs)}; FLOPs = 2*MACs")
+    return OpCost(macs, 2 * macs, macs, f"{text} = {n(2 * macs)}")
 
