@@ -263,3 +263,22 @@ def test_bilinear_counts_both_contractions() -> None:
     with FlopCounterMode(display=False) as counter:
         torch.einsum("bi,oij,bj->bo", x1, layer.weight, x2)
     assert counter.get_total_flops() == 2 * 648 == result.totals.forward.flops
+
+
+def test_linear_algebra_counts() -> None:
+    # LAPACK's classic counts, per matrix of a batch of 3 matrices of 8 x 8:
+    a = torch.randn(3, 8, 8)
+    assert flops_of(census(Fn(torch.linalg.inv), a), "aten.linalg_inv_ex") == 3 * 2 * 8**3  # 2n^3
+    # Cholesky n^3/3 = 170.67 -> 171 per matrix
+    assert flops_of(census(Fn(torch.linalg.cholesky), a), "aten.linalg_cholesky_ex") == 3 * 171
+    # solve with 2 right-hand sides: 2n^3/3 + 2n^2 k = 341.33 + 256 -> 597 per matrix
+    b = torch.randn(3, 8, 2)
+    assert flops_of(census(Fn(torch.linalg.solve), a, b), "aten._linalg_solve_ex") == 3 * 597
+    # Householder QR of 8 x 8, Q formed: 2 x (2mn^2 - 2n^3/3) = 2 x 682.67 -> 1365 per matrix
+    assert flops_of(census(Fn(torch.linalg.qr), a), "aten.linalg_qr") == 3 * 1365
+
+
+def test_cdist() -> None:
+    # 2 batches of 5 x 7 pairs in 4 coordinates: 3 per (pair, coordinate) + 1 per pair = 70 * 13 = 910
+    x1, x2 = torch.randn(2, 5, 4), torch.randn(2, 7, 4)
+    assert flops_of(census(Fn(torch.cdist), x1, x2), "aten._cdist_forward") == 2 * 5 * 7 * (3 * 4 + 1)

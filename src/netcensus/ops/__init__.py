@@ -20,6 +20,7 @@ from . import (  # noqa: F401 - importing a family registers its formulas
     embedding,
     fft,
     interpolate,
+    linalg,
     loss,
     matmul,
     moe,

@@ -34,7 +34,7 @@ _METADATA = """
     _nested_tensor_strides _nested_tensor_storage_offsets _version set_ resize_ resize_as_
     _resize_output_ record_stream _assert_async _assert_scalar _functional_assert_async
     sym_constrain_range sym_constrain_range_for_size _assert_tensor_metadata
-    _nested_tensor_from_mask_left_aligned
+    _nested_tensor_from_mask_left_aligned _linalg_check_errors
 """
 _COPY = """
     clone copy copy_ _copy_from _copy_from_and_resize _to_copy to contiguous lift_fresh_copy cat stack
