@@ -7,6 +7,7 @@ Oracles: a real CPU run of the same step (FLOPs and peak), and the untouched sta
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,6 +15,16 @@ from torch.distributions import Categorical, Distribution, Normal
 
 import netcensus
 from netcensus.trace.values import DISTRIBUTIONS
+
+
+@pytest.fixture(autouse=True)
+def validating():
+    """Distributions check their arguments by default (torch._dynamo, once imported, turns that default
+    off for the whole process: set it here so the tests do not depend on the order they run in)."""
+    before = Distribution._validate_args
+    Distribution.set_default_validate_args(True)
+    yield
+    Distribution.set_default_validate_args(before)
 
 
 class VAE(nn.Module):
