@@ -281,9 +281,10 @@ class KnownValues:
     def read(self, func: Any, args: tuple, kwargs: dict, error: BaseException) -> Any:
         """The result of an op whose meta kernel raised ``error`` for want of values: computed from the
         known values (meta tensors for tensor outputs), or ``error`` raised again when some are unknown."""
-        if func is _aten._nested_tensor_from_mask_left_aligned.default:
-            self.used[PADDED] = None
-            return False
+        if func in _ASSUMED_RESULTS:
+            value, assumption = _ASSUMED_RESULTS[func]
+            self.used[assumption] = None
+            return value
         written = _written(func)
         try:
             cpu_out, assumed, exact = self.evaluate(func, args, kwargs, _SHAPE_FREE.get(func, ()))
@@ -341,6 +342,10 @@ class KnownValues:
 PADDED = ("nn.TransformerEncoder with a padding mask in eval: traced on the padded tensors (the "
           "figures include the padded positions; PyTorch's fast path packs the valid ones into a nested "
           "tensor on a real device, which the trace does not model)")
+_ASSUMED_RESULTS: dict[Any, tuple[Any, str]] = {
+    _aten._nested_tensor_from_mask_left_aligned.default: (False, PADDED),
+}
+"""Ops with no meta form whose answer is assumed (the result, the assumption the trace names)."""
 DISTRIBUTIONS = ("torch.distributions argument checks were skipped (they read values meta tensors do "
                  "not have): the distributions' parameters were assumed valid")
 DRAW_LIMIT = 16
