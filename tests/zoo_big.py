@@ -513,6 +513,20 @@ class _InterruptBackward(torch.autograd.Function):
 # -- models that cannot be traced on meta, or misuse their inputs (the error catalogue) ------------
 
 
+class RefusesMeta(nn.Module):
+    """Checks the device itself and refuses meta (as FlexAttention does): not an input mistake."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type not in ("cpu", "cuda"):
+            raise ValueError("this layer only runs on CPU or CUDA devices, found input tensors on "
+                             f"{x.device.type} device")
+        return self.lin(x)
+
+
 class DataDependentItem(nn.Module):
     """Reads a value out of a tensor (``.item()``): meta tensors have none."""
 

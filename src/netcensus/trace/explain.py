@@ -103,6 +103,10 @@ def explain_failure(failure: TraceFailure, model_name: str, described: str, mode
             where=where,
             fix=f"{cpu_fix}, or make the control flow independent of tensor values")
     op = f" in op {failure.op}" if failure.op else ""
+    if failure.partial.device == "meta" and "meta" in text:
+        # a check of the device (FlexAttention's, an op that wants a CPU tensor) rather than of the inputs
+        return TraceError(f"the model's {failure.phase} refuses meta tensors: {msg}{op}", where=where,
+                          fix=cpu_fix)
     return TraceError(f"the model's {failure.phase} raised {msg}{op} (inputs: {described})", where=where,
                       fix="check that the inputs have the shapes and dtypes the model expects")
 
