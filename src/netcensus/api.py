@@ -36,6 +36,7 @@ from .load.inputs import (
     input_specs,
 )
 from .load.positions import check_positions, sequence_length
+from .load.program_module import ProgramModule, original_type
 from .options import DEFAULT, CheckpointingArg, OptimizerArg, Options, PrecisionArg, ShardArg
 from .results.compute import ComputeResult
 from .results.profile import Profile
@@ -129,13 +130,44 @@ def profile(
                             target=target, gpu=gpu, gpu_compare=gpu_compare, measured_step=measured_step,
                             weights_cast_from=weights_cast_from)
     model, compiled = _uncompiled(model)
-    device = _check_model(model, options, check_device(device))
-    args, kwargs, described = build_inputs(inputs, input_size, dtype, device)
-    if input_kwargs:
-        kwargs = {**kwargs, **input_kwargs}
-        described = ", ".join(filter(None, (described, describe_values((), dict(input_kwargs)))))
-    beyond = check_positions(model, sequence_length(args, kwargs), options.kv_context)
-    return _profile(model, args, kwargs, described, device, options, beyond, compiled)
+    notes = list(compiled)
+    device = check_device(device)
+    script = _scripted(model, device)
+    if script is not None:  # its forward runs in the TorchScript interpreter: profiled like a loaded program
+        model = ProgramModule(script, "TorchScript")
+        notes.append(SCRIPTED_NOTE)
+        flags = [(m, m.training) for _, m in script.named_modules()]
+    try:
+        device = _check_model(model, options, device)
+        args, kwargs, described = build_inputs(inputs, input_size, dtype, device)
+        if input_kwargs:
+            kwargs = {**kwargs, **input_kwargs}
+            described = ", ".join(filter(None, (described, describe_values((), dict(input_kwargs)))))
+        beyond = check_positions(model, sequence_length(args, kwargs), options.kv_context)
+        return _profile(model, args, kwargs, described, device, options, beyond, notes, eager=bool(compiled))
+    finally:
+        if script is not None:  # the program's own train/eval flags, as they were
+            for m, training in flags:
+                m.training = training
+
+
+SCRIPTED_NOTE = ("TorchScript module: its forward runs in the TorchScript interpreter, so layers inside it "
+                 "are not hooked: rows show each layer's parameters, and the root all its ops")
+
+
+def _scripted(model: nn.Module, device: str) -> torch.jit.ScriptModule | None:
+    """``model`` when it is a TorchScript module (None otherwise). On meta its tensors must be meta
+    already (a program loaded with map_location='meta'): the interpreter's weights cannot be swapped
+    for stand-ins without changing the user's module."""
+    if not isinstance(model, torch.jit.ScriptModule):
+        return None
+    real = [(n, t.device) for n, t in [*model.named_parameters(), *model.named_buffers()] if not t.is_meta]
+    if device == "meta" and real:
+        raise SpecError(f"a TorchScript module with real weights cannot be traced on meta tensors "
+                        f"({real[0][0]} is on {real[0][1]})", where=type(model).__name__,
+                        fix="profile it with real small inputs: profile(..., device='cpu'), or profile the "
+                            "nn.Module before torch.jit.script / torch.jit.trace")
+    return model
 
 
 COMPILED_NOTE = ("torch.compile: profiled the eager module{where} (compiled code fuses pointwise ops "
@@ -160,12 +192,13 @@ def _uncompiled(model: nn.Module) -> tuple[nn.Module, list[str]]:
 
 
 def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device: str,
-             options: Options, input_warnings: Sequence[str] = (), compiled: Sequence[str] = ()) -> Profile:
+             options: Options, input_warnings: Sequence[str] = (), model_notes: Sequence[str] = (),
+             eager: bool = False) -> Profile:
     """The pipeline, once the options and inputs are valid: trace, analyses, one Profile."""
     params = census(model)
     cast_to = _trace_dtype(model, options)
     meter = AllocatorMeter(device) if device.startswith("cuda") else None
-    trace = _trace(model, args, kwargs, described, device, options, cast_to, meter, eager=bool(compiled))
+    trace = _trace(model, args, kwargs, described, device, options, cast_to, meter, eager=eager)
     compute = analyze_compute(trace)
     infos = param_infos(model, cast_to)
     memory = analyze_memory(
@@ -181,12 +214,13 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         if options.kv_context and kv is None else []
     times = _times(trace, compute, infos, options)
     result = Profile(
-        model=type(model).__name__, layers=rows, total_params=params.total,
+        model=original_type(model.program) if isinstance(model, ProgramModule) else type(model).__name__,
+        layers=rows, total_params=params.total,
         trainable_params=params.trainable, frozen_params=params.frozen, buffers=params.buffers,
         buffer_bytes=params.buffer_bytes, param_bytes_by_dtype=params.bytes_by_dtype, inputs=described,
         device=device, mode=options.trace_mode, train=options.train,
         tied=[list(g) for g in params.tied], aliased=[list(g) for g in params.aliased],
-        notes=[*compiled, *options.idle(),
+        notes=[*model_notes, *options.idle(),
                *profile_notes(params, rows, trace, options.checkpointing, moe_info(model)),
                *compute.notes, *kv_note],
         warnings=[*input_warnings, *warnings], depth=options.depth, compute=compute, memory=memory,
