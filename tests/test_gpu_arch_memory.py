@@ -116,3 +116,20 @@ def test_bad_arch_is_refused_with_the_form_to_use(tmp_path):
     with pytest.raises(SpecError) as err:
         load_device(f)
     assert "sm_90" in str(err.value) and "gpu.json" in str(err.value)
+
+
+@pytest.mark.parametrize("config, per_handle", [
+    (":4096:8", 4096 * 1024 * 8),            # cuBLAS's deterministic setting: 32 MiB
+    (":16:8", 16 * 1024 * 8),                # the small one: 128 KiB
+    (":4096:2:16:8", 4096 * 1024 * 2 + 16 * 1024 * 8),  # PyTorch's pre-Hopper default, spelled out
+    ("nonsense", 8_519_680),                 # no pair parses: PyTorch warns and keeps its default
+])
+def test_cublas_workspace_config_from_the_environment(monkeypatch, config, per_handle):
+    x = torch.empty(8, 64, device="meta")
+    base = netcensus.profile(_mlp(), x, train=True, gpu="A100-80GB").memory
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", config)
+    configured = netcensus.profile(_mlp(), x, train=True, gpu="A100-80GB").memory
+    # two handles in training (forward thread, autograd's thread); the A100's default is 8,519,680 B each
+    assert configured.workspaces - base.workspaces == 2 * (per_handle - 8_519_680)
+    said = next(a for a in configured.assumptions if a.name == "cuBLAS workspace")
+    assert (f"CUBLAS_WORKSPACE_CONFIG={config}" in said.meaning) == (config != "nonsense")

@@ -10,6 +10,7 @@ This module imports nothing from torch: it is data and small pure functions.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -126,11 +127,29 @@ HIPBLAS_LARGE_ARCHS = frozenset({"gfx942", "gfx950", "gfx1250"})
 """ROCm: 32 MiB, and 128 MiB on these (MI300X/MI325X is gfx942): the ROCm branch of the same source."""
 
 
-def cublas_workspace(arch: CudaArch = DEFAULT_ARCH) -> int:
-    """Bytes of one BLAS handle's workspace on ``arch`` (PyTorch's default; see the constants above)."""
+def cublas_workspace(arch: CudaArch = DEFAULT_ARCH, config: str | None = None) -> int:
+    """Bytes of one BLAS handle's workspace on ``arch``: PyTorch's default (the constants above), or what
+    ``config``, a ``CUBLAS_WORKSPACE_CONFIG`` value, asks for (:func:`parse_workspace_config`; CUDA
+    only)."""
     if arch.rocm:
         return HIPBLAS_WORKSPACE_LARGE if arch.arch in HIPBLAS_LARGE_ARCHS else HIPBLAS_WORKSPACE
+    configured = parse_workspace_config(config)
+    if configured is not None:
+        return configured
     return CUBLAS_WORKSPACE if 9 <= arch.capability[0] <= 12 else CUBLAS_WORKSPACE_OLDER
+
+
+def parse_workspace_config(config: str | None) -> int | None:
+    """Bytes a ``CUBLAS_WORKSPACE_CONFIG`` value gives each handle, as PyTorch reads it (the same
+    source): every ``:SIZE:COUNT`` pair adds SIZE KiB x COUNT (``:4096:8`` is 32 MiB, ``:16:8`` 128 KiB,
+    the values cuBLAS documents for deterministic runs); None when unset or when no pair parses
+    (PyTorch then warns and keeps its default)."""
+    if not config:
+        return None
+    pairs = re.findall(r":([0-9]+):([0-9]+)", config)
+    if not pairs:
+        return None
+    return sum(int(size) * 1024 * int(count) for size, count in pairs)
 
 
 CUBLAS_THREADS_TRAINING = 2

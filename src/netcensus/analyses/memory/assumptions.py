@@ -120,7 +120,9 @@ def _device_assumptions(ws: Workspaces, rounding: int, first: int | None, reserv
         Assumption("allocator rounding", fmt_bytes(rounding) + " on model states",
                    "every allocation rounded up to 512 bytes (activations included in the peak)"),
         Assumption("cuBLAS workspace", f"{ws.cublas_handles} x {fmt_bytes(ws.cublas_workspace)}",
-                   "one per thread that runs a matmul (forward; autograd's backward thread), kept"),
+                   "one per thread that runs a matmul (forward; autograd's backward thread), kept"
+                   + (f"; CUBLAS_WORKSPACE_CONFIG={ws.blas_config} from the environment"
+                      if ws.blas_configured else "")),
     ]
     if ws.conv:
         out.append(Assumption("cuDNN convolution workspace", f"up to {fmt_bytes(max(ws.conv.values()))}",

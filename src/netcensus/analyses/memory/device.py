@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,8 @@ class Workspaces:
     (:func:`netcensus.devices.cuda.reduction_staging`)."""
     arch: cuda.CudaArch = cuda.DEFAULT_ARCH
     """The GPU the sizes are for (the BLAS workspace size, the reductions' launch rule)."""
+    blas_config: str | None = None
+    """``CUBLAS_WORKSPACE_CONFIG`` as the environment had it when the analysis ran (None: unset)."""
 
     @property
     def transient(self) -> dict[int, int]:
@@ -78,8 +81,13 @@ class Workspaces:
 
     @property
     def cublas_workspace(self) -> int:
-        """One BLAS handle's workspace on this GPU."""
-        return cuda.cublas_workspace(self.arch)
+        """One BLAS handle's workspace on this GPU (and the environment's CUBLAS_WORKSPACE_CONFIG)."""
+        return cuda.cublas_workspace(self.arch, self.blas_config)
+
+    @property
+    def blas_configured(self) -> bool:
+        """Whether the environment's CUBLAS_WORKSPACE_CONFIG sets the workspace (CUDA only)."""
+        return not self.arch.rocm and cuda.parse_workspace_config(self.blas_config) is not None
 
     @property
     def cublas_bytes(self) -> int:
@@ -114,7 +122,7 @@ def workspaces(trace: Trace, arch: cuda.CudaArch = cuda.DEFAULT_ARCH) -> Workspa
             staging = _reduction_staging(e, arch)
             if staging:
                 reduce[e.index + 1] = staging
-    return Workspaces(fwd, bwd, conv, reduce, arch)
+    return Workspaces(fwd, bwd, conv, reduce, arch, os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
 
 
 def _reduction_staging(e: OpEvent, arch: cuda.CudaArch) -> int:
