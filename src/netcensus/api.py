@@ -144,7 +144,7 @@ def profile(
             kwargs = {**kwargs, **input_kwargs}
             described = ", ".join(filter(None, (described, describe_values((), dict(input_kwargs)))))
         beyond = check_positions(model, sequence_length(args, kwargs), options.kv_context)
-        return _profile(model, args, kwargs, described, device, options, beyond, notes, eager=bool(compiled))
+        return _profile(model, args, kwargs, described, device, options, beyond, notes)
     finally:
         if script is not None:  # the program's own train/eval flags, as they were
             for m, training in flags:
@@ -192,13 +192,13 @@ def _uncompiled(model: nn.Module) -> tuple[nn.Module, list[str]]:
 
 
 def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device: str,
-             options: Options, input_warnings: Sequence[str] = (), model_notes: Sequence[str] = (),
-             eager: bool = False) -> Profile:
+             options: Options, input_warnings: Sequence[str] = (),
+             model_notes: Sequence[str] = ()) -> Profile:
     """The pipeline, once the options and inputs are valid: trace, analyses, one Profile."""
     params = census(model)
     cast_to = _trace_dtype(model, options)
     meter = AllocatorMeter(device) if device.startswith("cuda") else None
-    trace = _trace(model, args, kwargs, described, device, options, cast_to, meter, eager=eager)
+    trace = _trace(model, args, kwargs, described, device, options, cast_to, meter)
     compute = analyze_compute(trace)
     infos = param_infos(model, cast_to)
     memory = analyze_memory(
@@ -239,17 +239,13 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
 
 
 def _trace(model: nn.Module, args: tuple, kwargs: dict, described: str, device: str, options: Options,
-           cast_to: str | None, meter: AllocatorMeter | None, eager: bool = False) -> Trace:
+           cast_to: str | None, meter: AllocatorMeter | None) -> Trace:
     """One traced step, in the contexts the options' precision and target ask for (and, on a real GPU,
-    with the allocator's peaks measured); a failure becomes an error in the user's terms. ``eager``:
-    compiled submodules run their original code (torch._dynamo disabled for the trace)."""
+    with the allocator's peaks measured); a failure becomes an error in the user's terms. Compiled
+    submodules and functions run their original code (:mod:`netcensus.trace.eager`)."""
     contexts = trace_contexts(options.precision, device_type=options.target)
     if meter is not None:
         contexts = (*contexts, lambda: meter)
-    if eager:
-        from torch._dynamo import config as dynamo_config  # (already imported: the model was compiled)
-
-        contexts = (*contexts, lambda: dynamo_config.patch(disable=True))
     try:
         return trace_model(model, args, kwargs, device=device, train=options.train, mode=options.mode,
                            expand=ops.expand, contexts=contexts,

@@ -48,6 +48,7 @@ from torch.overrides import _get_current_function_mode_stack
 
 from ..events import Trace
 from .common import tensors_in
+from .eager import eager_compile
 from .recorder import Recorder, Tracer
 from .regions import Watcher, foldable
 from .standins import convert_input, paired_inputs, restored_state, stand_in
@@ -199,6 +200,7 @@ def _enter_tracing(stack: ExitStack, tracer: Tracer, device: str, train: bool,
         stack.enter_context(torch.device("meta"))
         stack.enter_context(unvalidated_distributions())
     stack.enter_context(torch.set_grad_enabled(train))
+    stack.enter_context(eager_compile())
     folded = _enter_contexts(stack, contexts)
     if train:
         stack.enter_context(torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t))
