@@ -186,6 +186,15 @@ def test_misspelt_override_is_refused_with_a_suggestion():
     assert "hidden_size" in info.value.fix
 
 
+def test_attention_implementation_can_be_chosen():
+    loaded = load("hf:llama", overrides={"num_hidden_layers": "1", "attn_implementation": "flex_attention"})
+    assert loaded.model.config._attn_implementation == "flex_attention"
+    assert "set attn_implementation='flex_attention'" in loaded.notes
+    # a class that does not support it is refused by transformers, as a load error that says so
+    with pytest.raises(ModelLoadError, match="flex_attention"):
+        load("hf:gpt2", overrides={"n_layer": "1", "attn_implementation": "flex_attention"})
+
+
 def test_local_directory_with_and_without_prefix(tmp_path):
     folder = write_config(tmp_path / "tiny", model_type="bert", architectures=["BertModel"], hidden_size=32,
                           num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=100,

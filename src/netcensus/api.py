@@ -210,7 +210,7 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
     rows, warnings = build_layers(model, trace, params, compute, memory)
     kv = kv_cache(trace, batch_of(args, kwargs), options.kv_context) if options.kv_context else None
     kv_note = [f"kv_context={options.kv_context} gave no KV cache: the trace has no "
-               "scaled_dot_product_attention call, whose keys and values size the cache"] \
+               "scaled_dot_product_attention or flex_attention call, whose keys and values size the cache"] \
         if options.kv_context and kv is None else []
     times = _times(trace, compute, infos, options)
     result = Profile(

@@ -22,6 +22,10 @@ from .inputs import parse_dtype
 
 _DTYPE_KEYS = ("dtype", "torch_dtype")
 _HEAD_FIELDS = {"hidden_size", "num_attention_heads", "n_embd", "n_head", "d_model", "num_heads"}
+_CONFIG_ARGUMENTS = frozenset({"attn_implementation"})
+"""Arguments every transformers config takes that are not fields of its own (``--set
+attn_implementation=flex_attention``, ``sdpa`` or ``eager``: which attention the model runs; the model
+class refuses one it does not support)."""
 
 
 def config_classes(transformers: ModuleType) -> Mapping[str, Any]:
@@ -60,7 +64,7 @@ def make_config(transformers: ModuleType, resolved: ResolvedConfig, overrides: M
             raise SpecError("model_type cannot be overridden", where=where,
                             fix=f"start from that type instead: hf:{value}")
         canonical = aliases.get(key, key)
-        if canonical not in values and key not in values:
+        if canonical not in values and key not in values and key not in _CONFIG_ARGUMENTS:
             if defaults is None:
                 defaults = _defaults(config_cls)
             if defaults is not None and not hasattr(defaults, canonical):

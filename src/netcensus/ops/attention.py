@@ -87,8 +87,10 @@ def _pairs_text(lq: int, lkv: int, pairs: int) -> str:
 
 
 def _forward(label: str, s: AttentionShape, pairs: int, masked: bool, dropout: bool,
-             causal: bool) -> OpCost:
-    scores = s.bh * pairs
+             causal: bool, total: int | None = None) -> OpCost:
+    """``total``: the scores counted over all of ``BH`` (pairs that differ between batch elements or
+    heads: a flex_attention mask), in place of ``BH * pairs``."""
+    scores = s.bh * pairs if total is None else total
     qk, pv = scores * s.e, scores * s.ev
     per = [("scale", 1)] + ([("mask", 1)] if masked else []) + [("softmax", SOFTMAX)]
     if dropout:
@@ -97,6 +99,8 @@ def _forward(label: str, s: AttentionShape, pairs: int, masked: bool, dropout: b
     macs = qk + pv
     flops = 2 * macs + per_score * scores
     head = f"S = BH*L_q*L_kv = {s.bh}*{s.lq}*{s.lkv}" if not causal else f"S = BH*pairs = {s.bh}*{pairs}"
+    if total is not None:
+        head = "S = pairs kept"
     text = (f"{label}: {head} = {n(scores)} scores; QK^T S*E = {n(scores)}*{s.e} = {n(qk)} MACs; "
             f"PV S*E_v = {n(scores)}*{s.ev} = {n(pv)} MACs; per score "
             f"{' + '.join(f'{k} {c}' for k, c in per)} = {per_score} FLOPs; "
@@ -117,9 +121,9 @@ def attention_forward(label: str, s: AttentionShape, *, is_causal: bool, masked:
 
 
 def _backward(label: str, s: AttentionShape, pairs: int, grads: tuple[bool, bool, bool],
-              dropout: bool, causal: bool) -> OpCost:
+              dropout: bool, causal: bool, total: int | None = None) -> OpCost:
     gq, gk, gv = grads
-    scores = s.bh * pairs
+    scores = s.bh * pairs if total is None else total
     macs = 0
     parts: list[str] = []
     flops_extra = 0
@@ -145,6 +149,8 @@ def _backward(label: str, s: AttentionShape, pairs: int, grads: tuple[bool, bool
         parts.append(f"GQA sum of dK/dV over shared heads = {n(reduce)} FLOPs")
     flops = 2 * macs + flops_extra
     head = f"S = {s.bh}*{s.lq}*{s.lkv}" if not causal else f"S = BH*pairs = {s.bh}*{pairs}"
+    if total is not None:
+        head = "S = pairs kept"
     grads_text = ",".join(name for name, g in zip("qkv", grads, strict=True) if g) or "none"
     text = (f"{label} (grads {grads_text}): {head} = {n(scores)}; " + "; ".join(parts)
             + f"; MACs = {n(macs)}; FLOPs = 2*MACs + {n(flops_extra)} = {n(flops)}")
@@ -184,6 +190,30 @@ def sdpa_region(call: RegionCall) -> OpCost:
         return attention_backward("sdpa backward", s, (q.requires_grad, k.requires_grad, v.requires_grad),
                                   is_causal=is_causal, dropout=_dropout(call))
     return attention_forward("sdpa", s, is_causal=is_causal, masked=masked, dropout=_dropout(call))
+
+
+@register_region("flex_attention", "")
+def flex_region(call: RegionCall) -> OpCost:
+    """One ``flex_attention`` call traced on meta tensors (:mod:`netcensus.trace.flex`), forward or
+    backward: the products and per-score work of every ``L_q x L_kv`` pair (the dense figure, with a
+    mask op per score when a mask is given) and, as the mask-aware figure, of the pairs the mask keeps
+    (``pairs``: evaluated on CPU; None when unknown, then the dense figure stands alone). ``score_mod``'s
+    own arithmetic is not counted (the trace notes it)."""
+    q, k, v = call.tensor("query"), call.tensor("key"), call.tensor("value")
+    s = attention_shape(q.shape, k.shape, v.shape, "flex_attention")
+    kept = call.arg("pairs", None)
+    mask = str(call.arg("mask", ""))
+    masked = kept is not None and kept < s.scores or kept is None and not mask.startswith("no mask")
+    if call.phase == "backward":
+        grads = (q.requires_grad, k.requires_grad, v.requires_grad)
+        dense = _backward("flex_attention backward", s, s.lq * s.lkv, grads, False, False)
+        aware = _backward("flex_attention backward mask-aware", s, 0, grads, False, True,
+                          total=kept) if kept is not None and kept != s.scores else None
+    else:
+        dense = _forward("flex_attention", s, s.lq * s.lkv, masked, False, False)
+        aware = _forward("flex_attention mask-aware", s, 0, False, False, True,
+                         total=kept) if kept is not None and kept != s.scores else None
+    return OpCost(dense.macs, dense.flops, dense.core_macs, f"{dense.formula} [{mask}]", aware)
 
 
 # -- fused aten ops (real-device traces) --------------------------------------------------------

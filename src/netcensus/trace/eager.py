@@ -8,10 +8,10 @@ recompilation warnings) and the compiled graph would hide the aten ops from the 
 (``torch.compiler.set_stance("force_eager")``, which leaves TorchDynamo's caches as they were: they
 compile as usual after the trace; before torch 2.6, ``torch._dynamo.config.disable``). TorchDynamo is
 imported only when needed: when it already was (something was compiled before), or at the first
-``torch.compile`` call of the forward, which also leaves :data:`COMPILED_CALL` in the trace's notes. ``torch.compile`` itself still returns what it returns
-outside (a function the caller may keep compiles as usual after the trace). Everything is put back on
-exit. The counts are those of the eager code, as for a compiled module (``profile`` notes that too):
-fusion changes memory and time, not the arithmetic.
+``torch.compile`` call of the forward, which also leaves :data:`COMPILED_CALL` in the trace's notes.
+``torch.compile`` itself still returns what it returns outside (a function the caller may keep compiles
+as usual after the trace). Everything is put back on exit. The counts are those of the eager code, as
+for a compiled module (``profile`` notes that too): fusion changes memory and time, not the arithmetic.
 """
 
 from __future__ import annotations

@@ -212,7 +212,7 @@ class Tracer(CallTracking):
             return value
         if isinstance(value, (torch.dtype, torch.device, torch.layout, torch.memory_format)):
             return str(value).removeprefix("torch.")
-        return repr(value)
+        return _safe_repr(value)
 
     def structure(self, value: Any) -> Any:
         """A module's inputs or outputs with tensors as TensorMeta, containers kept."""
@@ -230,7 +230,7 @@ class Tracer(CallTracking):
             return {f.name: self.structure(getattr(value, f.name)) for f in dataclasses.fields(value)}
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
-        text = repr(value)
+        text = _safe_repr(value)
         return text if len(text) <= 60 else text[:57] + "..."
 
     # -- ops -----------------------------------------------------------------------------------
@@ -290,3 +290,12 @@ class Tracer(CallTracking):
         return Trace(tuple(self.events), calls, tuple(self.frees), tuple(self.saved), regions,
                      param_storages, buffer_storages, input_storages, device, train, self.backward_start,
                      assumptions, self.recomputed_calls)
+
+
+def _safe_repr(value: Any) -> str:
+    """``repr(value)``, or ``<TypeName>`` when that fails: a user object's repr may read tensor values
+    meta tensors lack (FlexAttention's BlockMask prints its sparsity)."""
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - any failure of a user's __repr__
+        return f"<{type(value).__name__}>"

@@ -11,6 +11,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..events import Region
 from .common import NO_TORCH_FUNCTION, tensors_in
+from .flex import flex_attention_region
 from .values import FUNCTIONS as VALUE_FUNCTIONS
 
 if TYPE_CHECKING:
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 #: torch functions whose calls are recorded as regions (see events.Region), by region name.
 WATCHED_FUNCTIONS: dict[Any, str] = {
     torch.nn.functional.scaled_dot_product_attention: "scaled_dot_product_attention",
+    flex_attention_region: "flex_attention",
 }
 
 def foldable(context: Any) -> bool:

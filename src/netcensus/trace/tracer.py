@@ -49,6 +49,7 @@ from torch.overrides import _get_current_function_mode_stack
 from ..events import Trace
 from .common import tensors_in
 from .eager import eager_compile
+from .flex import flex_in_trace
 from .recorder import Recorder, Tracer
 from .regions import Watcher, foldable
 from .standins import convert_input, paired_inputs, restored_state, stand_in
@@ -201,6 +202,7 @@ def _enter_tracing(stack: ExitStack, tracer: Tracer, device: str, train: bool,
         stack.enter_context(unvalidated_distributions())
     stack.enter_context(torch.set_grad_enabled(train))
     stack.enter_context(eager_compile())
+    stack.enter_context(flex_in_trace())
     folded = _enter_contexts(stack, contexts)
     if train:
         stack.enter_context(torch.autograd.graph.saved_tensors_hooks(tracer.pack, lambda t: t))

@@ -166,4 +166,6 @@ def _attention_kind(trace: Trace) -> str:
         return "none seen"
     if any("flash" in op or "efficient" in op or "cudnn_attention" in op for op in ops):
         return "fused"
+    if all(r.name == "flex_attention" for r in trace.regions):
+        return "fused (flex_attention)"
     return "math (probabilities materialised)"

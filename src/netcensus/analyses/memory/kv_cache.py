@@ -1,7 +1,7 @@
 """KV cache of a decoder model, from the attention calls seen in the trace.
 
-Every ``scaled_dot_product_attention`` call of one forward (``trace.regions``) is one attention layer
-whose keys and values are cached. From its arguments q (B, Hq, L, E), k (B, Hk, S, E) and
+Every ``scaled_dot_product_attention`` or ``flex_attention`` call of one forward (``trace.regions``) is
+one attention layer whose keys and values are cached. From its arguments q (B, Hq, L, E), k (B, Hk, S, E) and
 v (B, Hk, S, Ev) we read the key/value heads, head sizes and dtype. For a batch ``b`` and context of
 ``c`` tokens, a layer caches ``b * c * Hk * (E + Ev) * itemsize`` bytes; with equal head sizes D over
 ``layers`` identical layers this is the usual ``2 * layers * b * c * Hk * D * itemsize``.
@@ -56,9 +56,12 @@ def kv_cache(trace: Trace, batch: int, context: int, *, dtype: str | None = None
     alloc = _allocator(trace)
     layers = []
     for r in trace.regions:
-        if r.name != "scaled_dot_product_attention" or len(r.args) < 3:
+        if r.name == "scaled_dot_product_attention" and len(r.args) >= 3:
+            q, k, v = r.args[:3]
+        elif r.name == "flex_attention":
+            q, k, v = (r.kwargs.get(name) for name in ("query", "key", "value"))
+        else:
             continue
-        q, k, v = r.args[:3]
         if not all(isinstance(t, TensorMeta) and len(t.shape) == 4 for t in (q, k, v)):
             continue
         heads = kv_heads if kv_heads is not None else _cached_heads(k, alloc)

@@ -153,7 +153,8 @@ def _device_assumptions(device: DeviceSpec, mfu_unit: str, mfu_peak: float) -> l
         "cuDNN convolutions on TF32 (torch.backends.cudnn.allow_tf32=True): PyTorch's defaults"
         if device.cudnn_tf32 and not device.matmul_tf32
         else f"TF32: matmul {device.matmul_tf32}, cuDNN {device.cudnn_tf32}",
-        "fused attention (scaled_dot_product_attention) is one kernel per phase, its FLOPs causal-aware",
+        "fused attention (scaled_dot_product_attention, flex_attention) is one kernel per phase, its FLOPs "
+        "causal- or mask-aware",
         "the step is eager PyTorch: no torch.compile, no CUDA graphs, no overlap between steps",
         "host time per op and per module call as fitted on the H200 machine's CPU (the same for every GPU)",
         f"MFU = model FLOPs (the compute census, dense, optimizer excluded) / (step time x {mfu_unit} peak "

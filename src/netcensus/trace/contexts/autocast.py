@@ -9,7 +9,8 @@ PyTorch's autocast op lists (``aten/src/ATen/autocast_mode.h``). Policies, by to
   ``conv_transpose1d/2d/3d``, ``conv_tbc``, ``convolution``), ``prelu``, ``linear``, ``matmul``
   (and ``@``), ``mm``, ``mv``, ``bmm``, ``addmm``, ``addmv``, ``addr``, ``addbmm``, ``baddbmm``,
   ``einsum``, ``chain_matmul``, ``linalg.multi_dot``, ``linalg.vecdot``, RNN cells,
-  ``scaled_dot_product_attention``.
+  ``scaled_dot_product_attention``, and ``flex_attention``'s query, key and value (its operator's
+  autocast rule, CUDA and CPU; traced as :func:`netcensus.trace.flex.flex_attention_region`).
 * ``fp32``: floating inputs are cast to float32: ``acos asin cosh erfinv exp expm1 log log10 log2
   log1p reciprocal rsqrt sinh tan pow softplus layer_norm group_norm cosine_similarity dist pdist
   cdist renorm logsumexp``, the losses (``mse_loss``, ``l1_loss``, ``nll_loss``, ``kl_div``,
@@ -47,6 +48,8 @@ import torch.nn.functional as F
 from torch.nn.modules import module as nn_module
 from torch.overrides import TorchFunctionMode
 
+from ..flex import flex_attention_region
+
 LOWER = "lower"
 FP32 = "fp32"
 FP32_DTYPE = "fp32-dtype"
@@ -60,7 +63,7 @@ _CUDA_LOWER = (
     "_convolution conv1d conv2d conv3d conv_tbc conv_transpose1d conv_transpose2d conv_transpose3d "
     "convolution prelu addmm addmv addr matmul einsum mm mv linalg_vecdot linear addbmm baddbmm bmm "
     "chain_matmul linalg_multi_dot lstm_cell gru_cell rnn_tanh_cell rnn_relu_cell "
-    "scaled_dot_product_attention multi_head_attention_forward"
+    "scaled_dot_product_attention multi_head_attention_forward flex_attention"
 )
 _LOSSES = (
     "poisson_nll_loss cosine_embedding_loss nll_loss hinge_embedding_loss kl_div l1_loss smooth_l1_loss "
@@ -81,7 +84,8 @@ CUDA_LISTS: dict[str, str] = {LOWER: _CUDA_LOWER, FP32: _CUDA_FP32, FP32_DTYPE: 
 
 CPU_LISTS: dict[str, str] = {
     LOWER: "conv1d conv2d conv3d bmm mm linalg_vecdot baddbmm addmm addbmm linear _convolution matmul "
-           "conv_tbc conv_transpose1d conv_transpose2d conv_transpose3d prelu scaled_dot_product_attention",
+           "conv_tbc conv_transpose1d conv_transpose2d conv_transpose3d prelu scaled_dot_product_attention "
+           "flex_attention",
     FP32: _LOSSES,
 }
 """CPU autocast's lower-precision list and float32 losses (to validate the emulation on CPU)."""
@@ -102,6 +106,8 @@ def resolve(lists: Mapping[str, str]) -> dict[Callable[..., Any], str]:
                 found.append(getattr(torch.linalg, name.removeprefix("linalg_"), None))
             for dunder in _DUNDERS.get(name, ()):
                 found.append(getattr(torch.Tensor, dunder))
+            if name == "flex_attention":  # (its operator's autocast rule; see netcensus.trace.flex)
+                found = [flex_attention_region]
             for f in found:
                 if f is not None and callable(f):
                     table[f] = policy
