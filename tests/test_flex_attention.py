@@ -82,6 +82,23 @@ def test_dense_flex_attention_counts_as_sdpa_does():
     assert a.total.macs == b.total.macs and 0 <= a.total.flops - b.total.flops < 16
     assert flexed.compute.coverage.unsupported == 0
     assert any("flex_attention: counted as its fused CUDA kernel" in n for n in flexed.notes)
+    assert not any("score_mod" in n for n in flexed.notes)  # torch's default returns the score
+
+
+class SoftCapped(Attention):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        q = self.q(x).view(b, n, H, D).transpose(1, 2)
+        k, v = self.kv(x).view(b, n, 2, H, D).permute(2, 0, 3, 1, 4)
+
+        def softcap(score, b, h, q_idx, kv_idx):  # type: ignore[no-untyped-def]
+            return 30 * torch.tanh(score / 30)
+        return self.o(flex.flex_attention(q, k, v, score_mod=softcap).transpose(1, 2).reshape(b, n, H * D))
+
+
+def test_a_score_mod_that_computes_is_noted_as_not_counted():
+    prof = netcensus.profile(SoftCapped(), _x())
+    assert flex_trace.SCORE_MOD_NOTE in " ".join(prof.notes)
 
 
 def test_causal_block_mask_gives_the_causal_pairs():

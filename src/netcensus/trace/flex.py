@@ -23,7 +23,8 @@ the mask function is evaluated on CPU (once per trace and mask), in chunks, on e
 :data:`MASK_EVAL_LIMIT` elements and on a sample of rows beyond. Where it cannot be (a mask that reads
 tensors with no values, such as a padding mask given on meta) the mask-aware figure is the dense one
 and the formula says why. ``score_mod``'s own arithmetic per score is not counted (a note says so when
-one is given). Under autocast the query, key and value are cast first, as torch's operator does
+it does anything: one that returns the score it is given, as torch's default does, is not noted). Under
+autocast the query, key and value are cast first, as torch's operator does
 (:mod:`netcensus.trace.contexts.autocast`).
 
 Everything is put back on exit.
@@ -223,6 +224,20 @@ def _evaluate(mask_mod: Callable[..., Any], mask_b: int, mask_h: int, lq: int, l
     return MaskCount(kept, f"mask keeps {kept:,} of {elements:,} pairs per mask ({share:.1%}), {how}")
 
 
+def _returns_the_score(score_mod: Any) -> bool:
+    """Whether ``score_mod`` hands back the score it is given, untouched (torch's default, or
+    transformers' when the model has no softcap, bias or float mask): called once on CPU scalars."""
+    if score_mod is None:
+        return True
+    try:
+        with _outside_trace():
+            score = torch.zeros(())
+            index = torch.zeros((), dtype=torch.int64)
+            return score_mod(score, index, index, index, index) is score
+    except Exception:  # noqa: BLE001 - it reads something it cannot have here: it does something
+        return False
+
+
 # ---- the context ---------------------------------------------------------------------------------------
 
 @contextmanager
@@ -251,7 +266,7 @@ def flex_in_trace() -> Iterator[None]:
             return hop(query, key, value, score_mod, block_mask, scale, kernel_options, *args, **kwargs)
 
         note(FLEX_NOTE)
-        if score_mod is not None and getattr(score_mod, "__name__", "") != "_identity":
+        if not _returns_the_score(score_mod):
             note(SCORE_MOD_NOTE)
         kv_num_blocks, mask_mod = block_mask[2], block_mask[-1]
         mask_b, mask_h = int(kv_num_blocks.shape[0]), int(kv_num_blocks.shape[1])
