@@ -179,6 +179,36 @@ def test_grouped_query_attention_matches_sdpa():
     assert a.figures == b.figures
 
 
+class Checkpointed(Attention):
+    """The attention core under activation checkpointing: recomputed in backward."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        q = self.q(x).view(b, n, H, D).transpose(1, 2)
+        k, v = self.kv(x).view(b, n, 2, H, D).permute(2, 0, 3, 1, 4)
+        block = flex.create_block_mask(causal, None, None, n, n, device=x.device)
+
+        def core(q, k, v):  # type: ignore[no-untyped-def]
+            return flex.flex_attention(q, k, v, block_mask=block)
+        y = torch.utils.checkpoint.checkpoint(core, q, k, v, use_reentrant=False)
+        return self.o(y.transpose(1, 2).reshape(b, n, H * D))
+
+
+def test_a_checkpointed_flex_attention_counts_its_recomputation():
+    plain = netcensus.profile(Attention(mask=causal), _x(), train=True)
+    ckpt = netcensus.profile(Checkpointed(), _x(), train=True)
+    region = _region_row(ckpt)
+    assert (region.forward_calls, region.backward_calls) == (1, 1)
+    assert region.figures == _region_row(plain).figures
+    # backward also runs the forward kernel again: its own op, counted with the same formula
+    again = next(r for r in ckpt.compute.by_op if r.op == "netcensus.flex_attention.default"
+                 and r.backward_calls)
+    # forward of one call: 2 * S * (D + D) + 7 * S FLOPs (scale, mask, softmax), S = B*H*L*L
+    scores = B * H * L * L
+    assert again.backward_calls == 1 and again.figures.flops == 2 * scores * 2 * D + 7 * scores
+    assert again.causal.core_macs == B * H * L * (L + 1) // 2 * 2 * D
+
+
 def test_bf16_mixed_casts_query_key_value_as_the_operator_does():
     trace = trace_model(Attention(mask=causal), (_x(),), train=True, device="meta", contexts=_mixed())
     region = next(r for r in trace.regions if r.name == "flex_attention")

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from .call import Args, Call
 from .cost import FormulaError, OpCost, combine, dims, n, prod
 from .registry import RegionCall, aten_ops, register, register_region
@@ -192,19 +194,13 @@ def sdpa_region(call: RegionCall) -> OpCost:
     return attention_forward("sdpa", s, is_causal=is_causal, masked=masked, dropout=_dropout(call))
 
 
-@register_region("flex_attention", "")
-def flex_region(call: RegionCall) -> OpCost:
-    """One ``flex_attention`` call traced on meta tensors (:mod:`netcensus.trace.flex`), forward or
-    backward: the products and per-score work of every ``L_q x L_kv`` pair (the dense figure, with a
-    mask op per score when a mask is given) and, as the mask-aware figure, of the pairs the mask keeps
-    (``pairs``: evaluated on CPU; None when unknown, then the dense figure stands alone). ``score_mod``'s
-    own arithmetic is not counted (the trace notes it)."""
-    q, k, v = call.tensor("query"), call.tensor("key"), call.tensor("value")
+def _flex_cost(args: Args, backward: bool) -> OpCost:
+    q, k, v = args.tensor("query"), args.tensor("key"), args.tensor("value")
     s = attention_shape(q.shape, k.shape, v.shape, "flex_attention")
-    kept = call.arg("pairs", None)
-    mask = str(call.arg("mask", ""))
+    kept = args.arg("pairs", None)
+    mask = str(args.arg("mask", ""))
     masked = kept is not None and kept < s.scores or kept is None and not mask.startswith("no mask")
-    if call.phase == "backward":
+    if backward:
         grads = (q.requires_grad, k.requires_grad, v.requires_grad)
         dense = _backward("flex_attention backward", s, s.lq * s.lkv, grads, False, False)
         aware = _backward("flex_attention backward mask-aware", s, 0, grads, False, True,
@@ -214,6 +210,93 @@ def flex_region(call: RegionCall) -> OpCost:
         aware = _forward("flex_attention mask-aware", s, 0, False, False, True,
                          total=kept) if kept is not None and kept != s.scores else None
     return OpCost(dense.macs, dense.flops, dense.core_macs, f"{dense.formula} [{mask}]", aware)
+
+
+@register_region("flex_attention", "netcensus.flex_attention.default")
+def flex_region(call: RegionCall) -> OpCost:
+    """One ``flex_attention`` call (:mod:`netcensus.trace.flex`), forward or backward: the products and
+    per-score work of every ``L_q x L_kv`` pair (the dense figure, with a mask op per score when a mask
+    is given) and, as the mask-aware figure, of the pairs the mask keeps (``pairs``: evaluated on CPU;
+    None when unknown, then the dense figure stands alone). ``score_mod``'s own arithmetic is not
+    counted (the trace notes it)."""
+    return _flex_cost(call, call.phase == "backward")
+
+
+# The kernels of a flex_attention region, as ops: what they allocate, for a trace (outputs in the
+# query's dimension order, float32 log-sum-exp and row maxima; the gradients of q, k, v and of the
+# tensors score_mod captures). Inside a region they are counted by the region; alone (a checkpointed
+# block recomputed in backward) by their own formulas, the same ones.
+
+def flex_output_like(query: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """An empty ``[B, H_q, L, E_v]`` tensor laid out in the query's dimension order, the last dimension
+    innermost: the layout torch gives flex_attention's output (``_permute_strides``), which makes the
+    usual ``out.transpose(1, 2).reshape(...)`` a view when the query was such a transpose."""
+    shape = (*query.shape[:-1], value.shape[-1])
+    order = sorted(range(len(shape)), key=lambda d: query.stride(d))  # innermost first
+    last = len(shape) - 1
+    order = [last] + [d for d in order if d != last]
+    strides = [0] * len(shape)
+    step = 1
+    for d in order:
+        strides[d] = step
+        step *= shape[d]
+    return torch.empty_strided(shape, strides, dtype=query.dtype, device=query.device)
+
+
+def _flex_forward_outputs(query: torch.Tensor, value: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    rows = query.shape[:-1]
+    return (flex_output_like(query, value), query.new_empty(rows, dtype=torch.float32),
+            query.new_empty(rows, dtype=torch.float32))
+
+
+@torch.library.custom_op("netcensus::flex_attention", mutates_args=())
+def flex_attention_op(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, pairs: int | None,
+                      mask: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """flex_attention's forward kernel as an op: ``(out, logsumexp, max_scores)``, uninitialised (a
+    real-device trace fills them with torch's own results)."""
+    out, lse, max_scores = _flex_forward_outputs(query, value)
+    return out, lse, max_scores
+
+
+@flex_attention_op.register_fake
+def _flex_attention_fake(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, pairs: int | None,
+                         mask: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    out, lse, max_scores = _flex_forward_outputs(query, value)
+    return out, lse, max_scores
+
+
+def _flex_gradients(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                    captured: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [torch.empty_like(t) for t in (query, key, value, *captured)]
+
+
+@torch.library.custom_op("netcensus::flex_attention_backward", mutates_args=())
+def flex_attention_backward_op(grad_out: torch.Tensor, query: torch.Tensor, key: torch.Tensor,
+                               value: torch.Tensor, out: torch.Tensor, logsumexp: torch.Tensor,
+                               pairs: int | None, mask: str,
+                               captured: list[torch.Tensor]) -> list[torch.Tensor]:
+    """flex_attention's backward kernel as an op: the gradients of q, k, v and of ``captured``."""
+    return _flex_gradients(query, key, value, captured)
+
+
+@flex_attention_backward_op.register_fake
+def _flex_attention_backward_fake(grad_out: torch.Tensor, query: torch.Tensor, key: torch.Tensor,
+                                  value: torch.Tensor, out: torch.Tensor, logsumexp: torch.Tensor,
+                                  pairs: int | None, mask: str,
+                                  captured: list[torch.Tensor]) -> list[torch.Tensor]:
+    return _flex_gradients(query, key, value, captured)
+
+
+@register(flex_attention_op._opoverload)
+def flex_attention_forward_op(call: Call) -> OpCost:
+    """netcensus::flex_attention: one flex_attention forward (as :func:`flex_region`)."""
+    return _flex_cost(call, False)
+
+
+@register(flex_attention_backward_op._opoverload)
+def flex_attention_backward_cost(call: Call) -> OpCost:
+    """netcensus::flex_attention_backward: one flex_attention backward (as :func:`flex_region`)."""
+    return _flex_cost(call, True)
 
 
 # -- fused aten ops (real-device traces) --------------------------------------------------------

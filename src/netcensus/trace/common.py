@@ -23,6 +23,12 @@ NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
 TRACE_NOTES: ContextVar[dict[str, None] | None] = ContextVar("netcensus_trace_notes", default=None)
 
 
+#: True while a trace context runs a forward kernel again during backward (a checkpointed block's
+#: recomputation, seen from inside an autograd function's forward, where grad mode is off): the
+#: recorder then gives those ops no region (see ``Tracer.record``).
+RECOMPUTING: ContextVar[bool] = ContextVar("netcensus_recomputing", default=False)
+
+
 def note(text: str) -> None:
     """Add ``text`` to the notes of the trace being recorded (nothing outside a trace)."""
     notes = TRACE_NOTES.get()

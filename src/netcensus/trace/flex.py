@@ -42,7 +42,8 @@ import torch
 from torch.overrides import handle_torch_function, has_torch_function
 from torch.utils._python_dispatch import _disable_current_modes
 
-from .common import note
+from ..ops.attention import flex_attention_backward_op, flex_attention_op
+from .common import RECOMPUTING, note
 
 MASK_EVAL_LIMIT = 1 << 26
 """Most mask elements (batch x heads x queries x keys of the mask's own shape) evaluated on CPU to count
@@ -78,22 +79,7 @@ def flex_attention_region(*, query: torch.Tensor, key: torch.Tensor, value: torc
         return handle_torch_function(flex_attention_region, (query, key, value, *captured), query=query,
                                      key=key, value=value, scale=scale, pairs=pairs, mask=mask,
                                      captured=captured, compute=compute)
-    return _FlexKernel.apply(query, key, value, compute, *captured)
-
-
-def _like_query(shape: tuple[int, ...], query: torch.Tensor) -> torch.Tensor:
-    """An empty tensor of ``shape`` laid out in the query's dimension order, the last dimension
-    innermost: the layout torch gives flex_attention's output (``_permute_strides``), which makes the
-    usual ``out.transpose(1, 2).reshape(...)`` a view when the query was such a transpose."""
-    order = sorted(range(len(shape)), key=lambda d: query.stride(d))  # innermost first
-    last = len(shape) - 1
-    order = [last] + [d for d in order if d != last]
-    strides = [0] * len(shape)
-    step = 1
-    for d in order:
-        strides[d] = step
-        step *= shape[d]
-    return torch.empty_strided(shape, strides, dtype=query.dtype, device=query.device)
+    return _FlexKernel.apply(query, key, value, pairs, mask, compute, *captured)
 
 
 def captured_tensors(fn: Any, depth: int = 3) -> list[torch.Tensor]:
@@ -126,17 +112,19 @@ def captured_tensors(fn: Any, depth: int = 3) -> list[torch.Tensor]:
 
 
 class _FlexKernel(torch.autograd.Function):
+    """The fused kernels as autograd sees them: :data:`~netcensus.ops.attention.flex_attention_op`
+    forward, its backward op in backward (with the row-sum buffer the backward kernel reads)."""
+
     @staticmethod
-    def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                compute: Callable[[], Any] | None, *captured: torch.Tensor) -> Any:
-        out = _like_query((*query.shape[:-1], value.shape[-1]), query)
-        lse = query.new_empty(query.shape[:-1], dtype=torch.float32)
-        max_scores = query.new_empty(query.shape[:-1], dtype=torch.float32)
+    def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, pairs: int | None,
+                mask: str, compute: Callable[[], Any] | None, *captured: torch.Tensor) -> Any:
+        out, lse, max_scores = flex_attention_op(query, key, value, pairs, mask)
         if compute is not None:
             with _outside_trace():
                 for mine, theirs in zip((out, lse, max_scores), compute(), strict=True):
                     mine.copy_(theirs)
         ctx.save_for_backward(query, key, value, out, lse, *captured)
+        ctx.pairs, ctx.mask = pairs, mask
         ctx.mark_non_differentiable(max_scores)
         return out, lse, max_scores
 
@@ -144,9 +132,10 @@ class _FlexKernel(torch.autograd.Function):
     def backward(ctx: Any, grad_out: torch.Tensor, grad_lse: Any, grad_max: Any) -> Any:
         query, key, value, out, lse, *captured = ctx.saved_tensors
         delta = lse.new_empty(lse.shape)  # rowsum(dO * O), read by the backward kernel
-        grads = torch.empty_like(query), torch.empty_like(key), torch.empty_like(value)
+        grads = flex_attention_backward_op(grad_out, query, key, value, out, lse, ctx.pairs, ctx.mask,
+                                           list(captured))
         del delta
-        return (*grads, None, *(torch.empty_like(t) for t in captured))
+        return (*grads[:3], None, None, None, *grads[3:])
 
 
 # ---- the mask ----------------------------------------------------------------------------------------
@@ -276,9 +265,13 @@ def flex_in_trace() -> Iterator[None]:
             if torch.is_grad_enabled() else ()
         if scale is None:
             scale = 1 / math.sqrt(query.shape[-1])
-        return flex_attention_region(query=query, key=key, value=value, captured=learned, scale=float(scale),
-                                     pairs=found.pairs, mask=found.text,
-                                     compute=None if query.device.type == "meta" else compute)
+        token = RECOMPUTING.set(torch._C._current_autograd_node() is not None)  # (checkpointed: again)
+        try:
+            return flex_attention_region(query=query, key=key, value=value, captured=learned,
+                                         scale=float(scale), pairs=found.pairs, mask=found.text,
+                                         compute=None if query.device.type == "meta" else compute)
+        finally:
+            RECOMPUTING.reset(token)
 
     debug = getattr(flex, "_FLEX_ATTENTION_DISABLE_COMPILE_DEBUG", None)
     flex._validate_device = validate_device  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from ..events import (
     Trace,
 )
 from ..tensors import PlainDispatchMode
-from .common import NO_TORCH_FUNCTION, TRACE_NOTES
+from .common import NO_TORCH_FUNCTION, RECOMPUTING, TRACE_NOTES
 from .hooks import RECOMPUTED_MODULE, CallTracking, OpenCall
 from .kernel_cache import run_kernel
 from .values import KnownValues
@@ -244,7 +244,11 @@ class Tracer(CallTracking):
             if module is None:  # a node of a recomputation's graph (reentrant checkpointing), or none
                 metadata = cast(dict, node.metadata)  # a dict property (the stubs call it a method)
                 module = metadata.get(RECOMPUTED_MODULE, "") if self.recomputed_calls else ""
-            region = self.node_region.get(node)
+            # grad mode on inside a backward node: a checkpointed block's recomputation (the engine runs
+            # backward formulas with it off), whose ops belong to no region, even when the node whose
+            # saved tensors triggered it does (RECOMPUTING: the same, said by a trace context)
+            recomputing = torch.is_grad_enabled() or RECOMPUTING.get()
+            region = None if recomputing else self.node_region.get(node)
             if self.backward_start is None:
                 self.backward_start = len(self.events)
         else:
