@@ -130,7 +130,8 @@ def profile(
                             target=target, gpu=gpu, gpu_compare=gpu_compare, measured_step=measured_step,
                             weights_cast_from=weights_cast_from)
     model, compiled = _uncompiled(model)
-    notes = list(compiled)
+    model, wrapped = _unwrapped(model)
+    notes = [*compiled, *wrapped]
     device = check_device(device)
     script = _scripted(model, device)
     if script is not None:  # its forward runs in the TorchScript interpreter: profiled like a loaded program
@@ -188,6 +189,22 @@ def _uncompiled(model: nn.Module) -> tuple[nn.Module, list[str]]:
     if inner:
         shown = ", ".join(inner[:3]) + (f" and {len(inner) - 3} more" if len(inner) > 3 else "")
         notes.append(COMPILED_NOTE.format(where=f" of {shown}"))
+    return model, notes
+
+
+WRAPPED_NOTE = ("{wrapper}: profiled the module it wraps (paths without 'module.'), with the whole batch "
+                "on one device; with N GPUs each replica runs batch/N (give that batch; --shard ddp "
+                "--devices N adds the gradient all-reduce's buckets)")
+
+
+def _unwrapped(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """A ``DataParallel`` / ``DistributedDataParallel``'s wrapped module (their forward runs it on the
+    inputs, scattered over the GPUs), and a note; any other model as it is."""
+    wrappers = (nn.DataParallel, nn.parallel.DistributedDataParallel)
+    notes = []
+    while isinstance(model, wrappers) and isinstance(getattr(model, "module", None), nn.Module):
+        notes.append(WRAPPED_NOTE.format(wrapper=type(model).__name__))
+        model = model.module
     return model, notes
 
 
