@@ -3,6 +3,7 @@
     python benchmarks/gpu_memory_check.py            # needs a CUDA device; exits 0 without one
     python benchmarks/gpu_memory_check.py --dry-run  # estimates only, any machine
     python benchmarks/gpu_memory_check.py --small    # tiny sizes (a quick smoke run)
+    python benchmarks/gpu_memory_check.py --only llama-sdpa,llama-flex   # FlexAttention against SDPA
 
 For each model and precision (fp32, bf16-mixed), the meta-trace estimate of netcensus is compared with
 what the CUDA caching allocator reports:
@@ -90,6 +91,19 @@ def _models(small: bool) -> list[tuple[str, Callable[[], nn.Module], Callable[[]
             return transformers.GPT2LMHeadModel(cfg)
 
         out.append(("gpt2-6l", gpt2, lambda: (torch.randint(0, 50257 // s, (4, 512 // s)),)))
+
+        def llama(attention: str) -> Callable[[], nn.Module]:
+            def make() -> nn.Module:  # grouped-query attention, causal; transformers compiles flex itself
+                cfg = transformers.LlamaConfig(hidden_size=1024 // s, intermediate_size=2816 // s,
+                                               num_hidden_layers=4 // t, num_attention_heads=16 // t,
+                                               num_key_value_heads=4 // t, vocab_size=32000 // s,
+                                               attn_implementation=attention)
+                return transformers.LlamaForCausalLM(cfg)
+            return make
+
+        for attention in ("sdpa", "flex_attention"):
+            out.append((f"llama-{attention.split('_')[0]}", llama(attention),
+                        lambda: (torch.randint(0, 32000 // s, (4, 2048 // s)),)))
     except ImportError:
         pass
     return out
@@ -157,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--small", action="store_true", help="tiny sizes")
     p.add_argument("--strict", action="store_true", help="exit 1 when a ratio is outside the tolerance")
     p.add_argument("--tolerance", type=float, default=0.10)
+    p.add_argument("--only", default="", help="comma-separated model names (mlp, cnn, decoder, gpt2-6l, "
+                                              "llama-sdpa, llama-flex); default all")
     a = p.parse_args(argv)
     if not a.dry_run and not torch.cuda.is_available():
         print("gpu_memory_check: no CUDA device here; nothing measured (use --dry-run for estimates only).")
@@ -165,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"{'model':10} {'precision':11} {'step':9} {'estimate':>12} {'measured':>12} {'ratio':>7}")
     bad = 0
+    only = {n for n in a.only.split(",") if n}
     for name, make, inputs in _models(a.small):
+        if only and name not in only:
+            continue
         for precision in ("fp32", "bf16-mixed"):
             for train in (False, True):
                 torch.manual_seed(0)

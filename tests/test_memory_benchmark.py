@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from scripts import load_script
 from torch import nn
@@ -33,3 +34,12 @@ def test_estimate_runs_on_any_machine():
     # linear output and the relu output alive together): 2704 + 512 + 1024 + 1024 = 5264.
     assert module.estimate(model, args, False, "fp32") == 5264
     assert module.estimate(model, args, True, "bf16-mixed") > 5264
+
+
+def test_only_picks_models_and_flex_cases_estimate(capsys):
+    pytest.importorskip("transformers")
+    pytest.importorskip("torch.nn.attention.flex_attention")
+    module = _load()
+    assert module.main(["--dry-run", "--small", "--only", "llama-flex,llama-sdpa"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:] if line.strip()]
+    assert {r[0] for r in rows} == {"llama-flex", "llama-sdpa"} and len(rows) == 8  # 2 precisions x 2 steps
