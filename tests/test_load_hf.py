@@ -195,6 +195,16 @@ def test_attention_implementation_can_be_chosen():
         load("hf:gpt2", overrides={"n_layer": "1", "attn_implementation": "flex_attention"})
 
 
+def test_flash_attention_2_without_its_package_is_traced_with_sdpa():
+    import importlib.util
+    if importlib.util.find_spec("flash_attn") is not None:
+        pytest.skip("flash-attn is installed: transformers builds the model with it")
+    loaded = load("hf:llama", overrides={"num_hidden_layers": "1",
+                                         "attn_implementation": "flash_attention_2"})
+    assert loaded.model.config._attn_implementation == "sdpa"
+    assert any("needs the flash_attn package" in n for n in loaded.notes)
+
+
 def test_local_directory_with_and_without_prefix(tmp_path):
     folder = write_config(tmp_path / "tiny", model_type="bert", architectures=["BertModel"], hidden_size=32,
                           num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, vocab_size=100,

@@ -63,6 +63,12 @@ def make_config(transformers: ModuleType, resolved: ResolvedConfig, overrides: M
         if key == "model_type":
             raise SpecError("model_type cannot be overridden", where=where,
                             fix=f"start from that type instead: hf:{value}")
+        package = _FLASH_PACKAGES.get(value) if key == "attn_implementation" else None
+        if package is not None and not _importable(package):
+            notes.append(f"attn_implementation={value!r} needs the {package} package and a CUDA GPU: "
+                         "traced with 'sdpa', whose CUDA kernels keep the same tensors (q, k, v, output, "
+                         "log-sum-exp) and do the same products")
+            value = "sdpa"
         canonical = aliases.get(key, key)
         if canonical not in values and key not in values and key not in _CONFIG_ARGUMENTS:
             if defaults is None:
@@ -96,6 +102,16 @@ def make_config(transformers: ModuleType, resolved: ResolvedConfig, overrides: M
         notes.insert(0, f"parameters in {str(dtype).removeprefix('torch.')}, as {dtype_origin} says "
                         "(what from_pretrained loads by default); --set dtype=float32 to change")
     return config, dtype, notes
+
+
+_FLASH_PACKAGES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}
+"""transformers' attention implementations that need a package of their own (and a CUDA GPU)."""
+
+
+def _importable(package: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
 
 
 def _defaults(config_cls: Any) -> Any:
