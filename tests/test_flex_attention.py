@@ -96,9 +96,36 @@ class SoftCapped(Attention):
         return self.o(flex.flex_attention(q, k, v, score_mod=softcap).transpose(1, 2).reshape(b, n, H * D))
 
 
-def test_a_score_mod_that_computes_is_noted_as_not_counted():
-    prof = netcensus.profile(SoftCapped(), _x())
-    assert flex_trace.SCORE_MOD_NOTE in " ".join(prof.notes)
+def test_a_score_mods_arithmetic_is_counted_per_score():
+    capped = netcensus.profile(SoftCapped(), _x(), train=True)
+    plain = netcensus.profile(Attention(), _x(), train=True)
+    a, b = _region_row(capped), _region_row(plain)
+    # softcap 30*tanh(s/30): forward div 1 + tanh 1 + mul 1 = 3 FLOPs per score; backward (the score's
+    # gradient) mul 1 + tanh_backward 3 + div 1 = 5 (docs/conventions.md, pointwise costs)
+    scores = B * H * L * L
+    assert a.figures.flops - b.figures.flops == (3 + 5) * scores
+    assert a.figures.macs == b.figures.macs
+    assert "score_mod 3" in a.formula and not any("score_mod" in n for n in capped.notes)
+
+
+class ReadsMeta(Attention):
+    """A score_mod that reads a tensor given on meta (a bias table): its arithmetic cannot be run."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        q = self.q(x).view(b, n, H, D).transpose(1, 2)
+        k, v = self.kv(x).view(b, n, 2, H, D).permute(2, 0, 3, 1, 4)
+        table = torch.zeros(n, n, device=x.device)
+
+        def biased(score, b, h, q_idx, kv_idx):  # type: ignore[no-untyped-def]
+            return score + table[q_idx, kv_idx]
+        return self.o(flex.flex_attention(q, k, v, score_mod=biased).transpose(1, 2).reshape(b, n, H * D))
+
+
+def test_a_score_mod_that_cannot_run_on_cpu_is_noted_as_not_counted():
+    prof = netcensus.profile(ReadsMeta(), _x())
+    assert any(flex_trace.SCORE_MOD_NOTE in n for n in prof.notes)
+    assert _region_row(prof).figures == _region_row(netcensus.profile(Attention(), _x())).figures
 
 
 def test_causal_block_mask_gives_the_causal_pairs():
@@ -298,3 +325,21 @@ def test_a_learned_bias_in_score_mod_gets_its_gradient():
             and e.op.startswith("aten.embedding_dense_backward")
             and e.module.endswith("relative_attention_bias")]
     assert bias, "the position bias embedding gets no gradient"
+
+
+def test_gemma2_softcap_on_flex_counts_what_eager_counts_op_by_op():
+    T = pytest.importorskip("transformers")
+    counted = {}
+    for impl in ("flex_attention", "eager"):
+        cfg = T.Gemma2Config(hidden_size=128, intermediate_size=256, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2, vocab_size=512, head_dim=32,
+                             sliding_window=64, attn_implementation=impl)
+        with torch.device("meta"):
+            model = T.Gemma2ForCausalLM(cfg)
+        ids = torch.zeros(2, 256, dtype=torch.long, device="meta")
+        counted[impl] = netcensus.profile(model, {"input_ids": ids}).compute.totals.forward
+    flexed, eager = counted["flex_attention"], counted["eager"]
+    # eager materialises the scores and counts the softcap's div, tanh and mul, the mask add, the
+    # softmax and the products op by op; flex counts them per score in one region
+    assert flexed.core_macs == eager.core_macs
+    assert abs(flexed.flops - eager.flops) / eager.flops < 1e-4

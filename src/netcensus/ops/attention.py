@@ -89,12 +89,15 @@ def _pairs_text(lq: int, lkv: int, pairs: int) -> str:
 
 
 def _forward(label: str, s: AttentionShape, pairs: int, masked: bool, dropout: bool,
-             causal: bool, total: int | None = None) -> OpCost:
+             causal: bool, total: int | None = None, score_mod: int = 0) -> OpCost:
     """``total``: the scores counted over all of ``BH`` (pairs that differ between batch elements or
-    heads: a flex_attention mask), in place of ``BH * pairs``."""
+    heads: a flex_attention mask), in place of ``BH * pairs``. ``score_mod``: FLOPs of a flex_attention
+    score modification per score."""
     scores = s.bh * pairs if total is None else total
     qk, pv = scores * s.e, scores * s.ev
     per = [("scale", 1)] + ([("mask", 1)] if masked else []) + [("softmax", SOFTMAX)]
+    if score_mod:
+        per.append(("score_mod", score_mod))
     if dropout:
         per.append(("dropout", 2))
     per_score = sum(c for _, c in per)
@@ -123,12 +126,15 @@ def attention_forward(label: str, s: AttentionShape, *, is_causal: bool, masked:
 
 
 def _backward(label: str, s: AttentionShape, pairs: int, grads: tuple[bool, bool, bool],
-              dropout: bool, causal: bool, total: int | None = None) -> OpCost:
+              dropout: bool, causal: bool, total: int | None = None, score_mod: int = 0) -> OpCost:
     gq, gk, gv = grads
     scores = s.bh * pairs if total is None else total
     macs = 0
     parts: list[str] = []
     flops_extra = 0
+    if score_mod and (gq or gk):
+        flops_extra += score_mod * scores
+        parts.append(f"score_mod backward {score_mod} per score = {n(score_mod * scores)} FLOPs")
     if gv:
         macs += scores * s.ev
         parts.append(f"dV S*E_v = {n(scores * s.ev)}")
@@ -200,15 +206,16 @@ def _flex_cost(args: Args, backward: bool) -> OpCost:
     kept = args.arg("pairs", None)
     mask = str(args.arg("mask", ""))
     masked = kept is not None and kept < s.scores or kept is None and not mask.startswith("no mask")
+    extra = int(args.arg("score_mod_backward" if backward else "score_mod_forward", 0) or 0)
     if backward:
         grads = (q.requires_grad, k.requires_grad, v.requires_grad)
-        dense = _backward("flex_attention backward", s, s.lq * s.lkv, grads, False, False)
+        dense = _backward("flex_attention backward", s, s.lq * s.lkv, grads, False, False, score_mod=extra)
         aware = _backward("flex_attention backward mask-aware", s, 0, grads, False, True,
-                          total=kept) if kept is not None and kept != s.scores else None
+                          total=kept, score_mod=extra) if kept is not None and kept != s.scores else None
     else:
-        dense = _forward("flex_attention", s, s.lq * s.lkv, masked, False, False)
+        dense = _forward("flex_attention", s, s.lq * s.lkv, masked, False, False, score_mod=extra)
         aware = _forward("flex_attention mask-aware", s, 0, False, False, True,
-                         total=kept) if kept is not None and kept != s.scores else None
+                         total=kept, score_mod=extra) if kept is not None and kept != s.scores else None
     return OpCost(dense.macs, dense.flops, dense.core_macs, f"{dense.formula} [{mask}]", aware)
 
 
@@ -217,8 +224,9 @@ def flex_region(call: RegionCall) -> OpCost:
     """One ``flex_attention`` call (:mod:`netcensus.trace.flex`), forward or backward: the products and
     per-score work of every ``L_q x L_kv`` pair (the dense figure, with a mask op per score when a mask
     is given) and, as the mask-aware figure, of the pairs the mask keeps (``pairs``: evaluated on CPU;
-    None when unknown, then the dense figure stands alone). ``score_mod``'s own arithmetic is not
-    counted (the trace notes it)."""
+    None when unknown, then the dense figure stands alone), with ``score_mod``'s own FLOPs per score
+    (``score_mod_forward`` / ``score_mod_backward``, counted by the trace; 0 when they could not be,
+    which the trace notes)."""
     return _flex_cost(call, call.phase == "backward")
 
 
@@ -251,7 +259,7 @@ def _flex_forward_outputs(query: torch.Tensor, value: torch.Tensor) -> tuple[tor
 
 @torch.library.custom_op("netcensus::flex_attention", mutates_args=())
 def flex_attention_op(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, pairs: int | None,
-                      mask: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                      mask: str, score_mod_forward: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """flex_attention's forward kernel as an op: ``(out, logsumexp, max_scores)``, uninitialised (a
     real-device trace fills them with torch's own results)."""
     out, lse, max_scores = _flex_forward_outputs(query, value)
@@ -260,7 +268,8 @@ def flex_attention_op(query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
 
 @flex_attention_op.register_fake
 def _flex_attention_fake(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, pairs: int | None,
-                         mask: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                         mask: str, score_mod_forward: int,
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     out, lse, max_scores = _flex_forward_outputs(query, value)
     return out, lse, max_scores
 
@@ -273,7 +282,7 @@ def _flex_gradients(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
 @torch.library.custom_op("netcensus::flex_attention_backward", mutates_args=())
 def flex_attention_backward_op(grad_out: torch.Tensor, query: torch.Tensor, key: torch.Tensor,
                                value: torch.Tensor, out: torch.Tensor, logsumexp: torch.Tensor,
-                               pairs: int | None, mask: str,
+                               pairs: int | None, mask: str, score_mod_backward: int,
                                captured: list[torch.Tensor]) -> list[torch.Tensor]:
     """flex_attention's backward kernel as an op: the gradients of q, k, v and of ``captured``."""
     return _flex_gradients(query, key, value, captured)
@@ -282,7 +291,7 @@ def flex_attention_backward_op(grad_out: torch.Tensor, query: torch.Tensor, key:
 @flex_attention_backward_op.register_fake
 def _flex_attention_backward_fake(grad_out: torch.Tensor, query: torch.Tensor, key: torch.Tensor,
                                   value: torch.Tensor, out: torch.Tensor, logsumexp: torch.Tensor,
-                                  pairs: int | None, mask: str,
+                                  pairs: int | None, mask: str, score_mod_backward: int,
                                   captured: list[torch.Tensor]) -> list[torch.Tensor]:
     return _flex_gradients(query, key, value, captured)
 

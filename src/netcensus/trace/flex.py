@@ -22,8 +22,8 @@ pairs (the dense figure) and, beside it as the mask-aware figure, those of the p
 the mask function is evaluated on CPU (once per trace and mask), in chunks, on every query row up to
 :data:`MASK_EVAL_LIMIT` elements and on a sample of rows beyond. Where it cannot be (a mask that reads
 tensors with no values, such as a padding mask given on meta) the mask-aware figure is the dense one
-and the formula says why. ``score_mod``'s own arithmetic per score is not counted (a note says so when
-it does anything: one that returns the score it is given, as torch's default does, is not noted). Under
+and the formula says why. ``score_mod``'s own arithmetic is counted per score
+(:func:`score_mod_flops`); one that cannot run on CPU scalars is not, and a note says so. Under
 autocast the query, key and value are cast first, as torch's operator does
 (:mod:`netcensus.trace.contexts.autocast`).
 
@@ -40,8 +40,10 @@ from typing import Any
 
 import torch
 from torch.overrides import handle_torch_function, has_torch_function
-from torch.utils._python_dispatch import _disable_current_modes
+from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 
+from ..events import BACKWARD, FORWARD, OpEvent, TensorMeta
+from ..ops import UNSUPPORTED, evaluate
 from ..ops.attention import flex_attention_backward_op, flex_attention_op
 from .common import RECOMPUTING, note
 
@@ -54,7 +56,8 @@ _CHUNK = 1 << 22
 
 FLEX_NOTE = ("flex_attention: counted as its fused CUDA kernel (the block mask's kept pairs in the "
              "mask-aware figures; no score matrix kept; forward saves the log-sum-exp)")
-SCORE_MOD_NOTE = "flex_attention: score_mod's own arithmetic per score is not counted"
+SCORE_MOD_NOTE = ("flex_attention: score_mod's own arithmetic per score is not counted (it cannot run on CPU "
+                  "scalars: it reads a tensor given on meta, or uses an op without a formula)")
 
 
 @dataclass(frozen=True)
@@ -67,19 +70,24 @@ class MaskCount:
 
 
 def flex_attention_region(*, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float,
-                          pairs: int | None, mask: str, captured: tuple[torch.Tensor, ...] = (),
+                          pairs: int | None, mask: str, score_mod_forward: int = 0,
+                          score_mod_backward: int = 0, captured: tuple[torch.Tensor, ...] = (),
                           compute: Callable[[], Any] | None = None,
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One flex_attention call as its fused kernel: ``(out, logsumexp, max_scores)``. ``pairs``,
-    ``mask``: what :func:`mask_pairs` found (for the region formula). ``captured``: tensors
+    ``mask``: what :func:`mask_pairs` found, ``score_mod_forward`` / ``_backward``: what
+    :func:`score_mod_flops` found (for the region formula). ``captured``: tensors
     ``score_mod`` reads that require grad (a learned position bias): the backward kernel writes their
     gradients too. ``compute``: on a real device, torch's own operator, run unrecorded to fill the
     outputs with their values."""
     if has_torch_function((query, key, value, *captured)):
         return handle_torch_function(flex_attention_region, (query, key, value, *captured), query=query,
                                      key=key, value=value, scale=scale, pairs=pairs, mask=mask,
-                                     captured=captured, compute=compute)
-    return _FlexKernel.apply(query, key, value, pairs, mask, compute, *captured)
+                                     score_mod_forward=score_mod_forward,
+                                     score_mod_backward=score_mod_backward, captured=captured,
+                                     compute=compute)
+    return _FlexKernel.apply(query, key, value, pairs, mask, (score_mod_forward, score_mod_backward), compute,
+                             *captured)
 
 
 def captured_tensors(fn: Any, depth: int = 3) -> list[torch.Tensor]:
@@ -117,14 +125,15 @@ class _FlexKernel(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, pairs: int | None,
-                mask: str, compute: Callable[[], Any] | None, *captured: torch.Tensor) -> Any:
-        out, lse, max_scores = flex_attention_op(query, key, value, pairs, mask)
+                mask: str, score_mod: tuple[int, int], compute: Callable[[], Any] | None,
+                *captured: torch.Tensor) -> Any:
+        out, lse, max_scores = flex_attention_op(query, key, value, pairs, mask, score_mod[0])
         if compute is not None:
             with _outside_trace():
                 for mine, theirs in zip((out, lse, max_scores), compute(), strict=True):
                     mine.copy_(theirs)
         ctx.save_for_backward(query, key, value, out, lse, *captured)
-        ctx.pairs, ctx.mask = pairs, mask
+        ctx.pairs, ctx.mask, ctx.score_mod = pairs, mask, score_mod[1]
         ctx.mark_non_differentiable(max_scores)
         return out, lse, max_scores
 
@@ -133,9 +142,9 @@ class _FlexKernel(torch.autograd.Function):
         query, key, value, out, lse, *captured = ctx.saved_tensors
         delta = lse.new_empty(lse.shape)  # rowsum(dO * O), read by the backward kernel
         grads = flex_attention_backward_op(grad_out, query, key, value, out, lse, ctx.pairs, ctx.mask,
-                                           list(captured))
+                                           ctx.score_mod, list(captured))
         del delta
-        return (*grads[:3], None, None, None, *grads[3:])
+        return (*grads[:3], None, None, None, None, *grads[3:])
 
 
 # ---- the mask ----------------------------------------------------------------------------------------
@@ -213,18 +222,63 @@ def _evaluate(mask_mod: Callable[..., Any], mask_b: int, mask_h: int, lq: int, l
     return MaskCount(kept, f"mask keeps {kept:,} of {elements:,} pairs per mask ({share:.1%}), {how}")
 
 
-def _returns_the_score(score_mod: Any) -> bool:
-    """Whether ``score_mod`` hands back the score it is given, untouched (torch's default, or
-    transformers' when the model has no softcap, bias or float mask): called once on CPU scalars."""
+class _Collect(TorchDispatchMode):
+    """Records the aten ops below it, and whether each ran in backward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[Any, tuple[Any, ...], dict[str, Any], Any, bool]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        self.calls.append((func, args, kwargs, out, torch._C._current_autograd_node() is not None))
+        return out
+
+
+def _scalar_meta(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        dtype = str(value.dtype).removeprefix("torch.")
+        size = value.element_size() * value.numel()
+        return TensorMeta(tuple(value.shape), dtype, 0, size, size, value.requires_grad)
+    if isinstance(value, (list, tuple)):
+        return tuple(_scalar_meta(v) for v in value)
+    return value
+
+
+def score_mod_flops(score_mod: Any) -> tuple[int, int] | None:
+    """FLOPs per score of ``score_mod`` in forward and in backward (the gradient of the score): its
+    aten ops run once on CPU scalars (a score, and index 0 for batch, head, query and key), each
+    counted by netcensus's own formula for one element. ``(0, 0)`` for one that returns the score it
+    is given (torch's default; transformers' without softcap, bias or float mask); None when it cannot
+    run on CPU scalars (it reads a tensor given on meta) or uses an op without a formula."""
     if score_mod is None:
-        return True
+        return 0, 0
+    collect = _Collect()
     try:
         with _outside_trace():
-            score = torch.zeros(())
+            score = torch.zeros((), requires_grad=True)
             index = torch.zeros((), dtype=torch.int64)
-            return score_mod(score, index, index, index, index) is score
-    except Exception:  # noqa: BLE001 - it reads something it cannot have here: it does something
-        return False
+            with torch.enable_grad(), collect:
+                out = score_mod(score, index, index, index, index)
+                if out is score:
+                    return 0, 0
+                if isinstance(out, torch.Tensor) and out.requires_grad:
+                    out.backward()
+    except Exception:  # noqa: BLE001 - it needs something it cannot have here
+        return None
+    totals = [0, 0]
+    for func, args, kwargs, out, backward in collect.calls:
+        event = OpEvent(0, str(func), "", BACKWARD if backward else FORWARD, _scalar_meta(args),
+                        {k: _scalar_meta(v) for k, v in kwargs.items()},
+                        tuple(t for t in _scalar_meta(out if isinstance(out, (list, tuple)) else (out,))
+                              if isinstance(t, TensorMeta)),
+                        tuple(t.name for t in getattr(func, "tags", ())))
+        found = evaluate(event)
+        if found.status == UNSUPPORTED:
+            return None
+        totals[backward] += found.cost.flops if found.cost is not None else 0
+    return totals[0], totals[1]
 
 
 # ---- the context ---------------------------------------------------------------------------------------
@@ -255,8 +309,10 @@ def flex_in_trace() -> Iterator[None]:
             return hop(query, key, value, score_mod, block_mask, scale, kernel_options, *args, **kwargs)
 
         note(FLEX_NOTE)
-        if not _returns_the_score(score_mod):
+        per_score = score_mod_flops(score_mod)
+        if per_score is None:
             note(SCORE_MOD_NOTE)
+            per_score = (0, 0)
         kv_num_blocks, mask_mod = block_mask[2], block_mask[-1]
         mask_b, mask_h = int(kv_num_blocks.shape[0]), int(kv_num_blocks.shape[1])
         batch, heads, lq = (int(d) for d in query.shape[:3])
@@ -269,6 +325,7 @@ def flex_in_trace() -> Iterator[None]:
         try:
             return flex_attention_region(query=query, key=key, value=value, captured=learned,
                                          scale=float(scale), pairs=found.pairs, mask=found.text,
+                                         score_mod_forward=per_score[0], score_mod_backward=per_score[1],
                                          compute=None if query.device.type == "meta" else compute)
         finally:
             RECOMPUTING.reset(token)
