@@ -276,6 +276,11 @@ def test_linear_algebra_counts() -> None:
     assert flops_of(census(Fn(torch.linalg.solve), a, b), "aten._linalg_solve_ex") == 3 * 597
     # Householder QR of 8 x 8, Q formed: 2 x (2mn^2 - 2n^3/3) = 2 x 682.67 -> 1365 per matrix
     assert flops_of(census(Fn(torch.linalg.qr), a), "aten.linalg_qr") == 3 * 1365
+    # Q of 6 x 4 from 4 reflectors (LAPACK xORGQR): 4mnk - 2(m+n)k^2 + 4k^3/3 = 384 - 320 + 85.33 -> 149
+    # per matrix (square m = n = k gives the textbook 4n^3/3)
+    h, tau = torch.randn(3, 6, 4), torch.randn(3, 4)
+    assert flops_of(census(Fn(torch.linalg.householder_product), h, tau),
+                    "aten.linalg_householder_product") == 3 * 149
 
 
 def test_cdist() -> None:

@@ -11,6 +11,7 @@ inverse                               ``2 n^3`` (LU, then the inverse from it)
 solve                                 ``2 n^3 / 3 + 2 n^2 k`` (LU, two triangular solves)
 triangular solve                      ``n^2 k``
 QR (Householder, m >= n)              ``2 m n^2 - 2 n^3 / 3`` for R, as much again to form Q
+Q from k reflectors (m x n)           ``4 m n k - 2 (m + n) k^2 + 4 k^3 / 3`` (LAPACK's xORGQR)
 ====================================  ======================================================
 
 Eigen- and singular-value decompositions are iterative (their cost depends on the values): they stay
@@ -100,6 +101,20 @@ def qr(call: Call) -> OpCost:
     times = 1 if call.arg("mode", "reduced") == "r" else 2
     return _per_matrix(call, math.prod(shape[:-2]), times * r_cost,
                        f"{times} x (2mn^2 - 2n^3/3), m = {max(m, cols)}, n = {k}")
+
+
+@register(*aten_ops("linalg_householder_product"), optional=True)
+def householder_product(call: Call) -> OpCost:
+    """Q (m x n) from k Householder reflectors (``torch.linalg.householder_product``; the orthogonal
+    parametrization's default): LAPACK's xORGQR count, 4mnk - 2(m+n)k^2 + 4k^3/3 (LAPACK Working Note
+    41)."""
+    shape, tau = call.shape("input"), call.shape("tau")
+    if len(shape) < 2 or not tau:
+        raise FormulaError(f"{call.label}: expected a matrix and reflector scalars: {shape}, {tau}")
+    m, cols, k = shape[-2], shape[-1], tau[-1]
+    per = 4 * m * cols * k - 2 * (m + cols) * k**2 + 4 * k**3 / 3
+    return _per_matrix(call, math.prod(shape[:-2]), per,
+                       f"4mnk - 2(m+n)k^2 + 4k^3/3, m = {m}, n = {cols}, k = {k}")
 
 
 @register(*aten_ops("_cdist_forward"), optional=True)
