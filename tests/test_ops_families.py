@@ -287,3 +287,22 @@ def test_cdist() -> None:
     # 2 batches of 5 x 7 pairs in 4 coordinates: 3 per (pair, coordinate) + 1 per pair = 70 * 13 = 910
     x1, x2 = torch.randn(2, 5, 4), torch.randn(2, 7, 4)
     assert flops_of(census(Fn(torch.cdist), x1, x2), "aten._cdist_forward") == 2 * 5 * 7 * (3 * 4 + 1)
+
+
+def test_selection_fractional_pooling_and_margin_loss_counts() -> None:
+    x = torch.randn(4, 16)
+    # median of all 64 elements, as a sort of one slice: 64 * ceil(log2 64) = 64 * 6 = 384
+    assert flops_of(census(Fn(torch.median), x), "aten.median") == 384
+    # kthvalue along the last dim: 4 slices of 16: 4 * 16 * 4 = 256
+    assert flops_of(census(Fn(lambda t: torch.kthvalue(t, 3).values), x), "aten.kthvalue") == 256
+    # fractional max pooling 2x2 windows to 3x3 over 2 x 5 channels: numel(y) * prod(k) = 90 * 4 = 360
+    pool = nn.FractionalMaxPool2d(2, output_size=(3, 3))
+    assert flops_of(census(pool, torch.randn(2, 5, 8, 8)), "aten.fractional_max_pool2d") == 360
+    # its backward routes each output gradient to one input: 90 accumulates
+    assert flops_of(census(pool, torch.randn(2, 5, 8, 8, requires_grad=True), train=True),
+                    "aten.fractional_max_pool2d_backward", "backward") == 90
+    # multi-margin loss backward: 5 FLOPs per input element, 4 x 16 = 64 elements
+    target = torch.tensor([1, 0, 3, 2])
+    loss = Fn(lambda t: torch.nn.functional.multi_margin_loss(t, target))
+    assert flops_of(census(loss, torch.randn(4, 16, requires_grad=True), train=True, device="cpu"),
+                    "aten.multi_margin_loss_backward", "backward") == 320

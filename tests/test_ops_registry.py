@@ -77,7 +77,7 @@ def test_key_ops_are_registered() -> None:
     ("aten.bernoulli_.float", ("inplace",), ZERO, "random"),
     ("aten.exp.default", ("core", "pointwise"), COUNTED, "family:pointwise"),
     ("aten.amax.default", ("core", "reduction"), COUNTED, "family:reduction"),
-    ("aten.kthvalue.default", (), UNSUPPORTED, "no formula"),
+    ("aten.linalg_eig.default", (), UNSUPPORTED, "no formula"),  # iterative: left unsupported
     ("custom.thing.default", (), UNSUPPORTED, "no formula"),
 ])
 def test_resolution_order(op: str, tags: tuple[str, ...], status: str, source: str) -> None:
@@ -91,7 +91,7 @@ def test_expand_decomposes_only_unsupported_ops() -> None:
     assert ops.expand(aten.exp.default) is None  # pointwise family
     assert ops.expand(aten._softmax.default) is None  # has a formula although torch can decompose it
     assert callable(ops.expand(aten.glu.default))  # no formula, torch._decomp has a decomposition
-    assert ops.expand(aten.kthvalue.default) is None  # no formula and no decomposition: reported unsupported
+    assert ops.expand(aten.linalg_eig.default) is None  # no formula, no decomposition: unsupported
 
 
 def test_expanded_decomposition_computes_the_same_values() -> None:

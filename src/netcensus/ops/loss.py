@@ -5,7 +5,8 @@ Convention (``reduction``: 0 none, 1 mean, 2 sum), per element of the input unle
 its backward 1 per target (+1 with weights); ``mse_loss`` 3 (sub, square, add; 2 without reduction)
 + 1 for the mean; its backward 3 (sub, two muls) + 1 for the mean; ``binary_cross_entropy`` 7
 (two logs, two muls, sub, add, neg) + 1 to reduce (+1 with weights); its backward 5
-(``g*(x-y)/(x*(1-x))``) (+1 with weights). ``ctc_loss`` runs a dynamic programme over the padded
+(``g*(x-y)/(x*(1-x))``) (+1 with weights); ``multi_margin_loss``'s backward 5 (+1 with weights).
+``ctc_loss`` runs a dynamic programme over the padded
 lattice of ``N`` samples x ``T`` input steps x ``S = 2 * max(target_lengths) + 1`` states (the shape of
 its ``log_alpha``): 13 FLOPs per lattice element forward (a log-sum-exp of up to three predecessors:
 2 max, 3 sub, 3 exp, 2 add, log, add back; then add the emission); its backward runs the same
@@ -82,6 +83,16 @@ def _lattice(call: Call, alpha: str) -> int:
     """N x T x S of the CTC lattice: the elements of ``log_alpha`` (an output forward, an argument
     backward)."""
     return call.outputs[1].numel if alpha == "output" else call.tensor("log_alpha").numel
+
+
+@register(*aten_ops("multi_margin_loss_backward"), optional=True)
+def multi_margin_loss_backward(call: Call) -> OpCost:
+    """``multi_margin_loss`` backward: 5 FLOPs per input element (the margin term: sub, add; the
+    comparison; the scale by the incoming gradient; the accumulate into the target's gradient), +1
+    with class weights."""
+    x = call.tensor("self").numel
+    per = 5 + _weighted(call)
+    return _cost(call, per, x, 0, "input elements")
 
 
 @register(*aten_ops("_ctc_loss"), optional=True)

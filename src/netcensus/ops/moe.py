@@ -18,7 +18,9 @@ Routing ops are counted by comparisons (1 FLOP each, the convention of ``argmax`
 
 * ``topk(x, k)``: ceil(log2(k+1)) comparisons per input element (a running top-k kept in a heap of k;
   k = 1 is ``argmax``'s one per element);
-* ``sort`` / ``argsort`` of slices of length L: L*ceil(log2 L) comparisons per slice;
+* ``sort`` / ``argsort`` of slices of length L: L*ceil(log2 L) comparisons per slice; ``median``,
+  ``nanmedian`` and ``kthvalue`` the same (a selection counted as the sort of its slice, the whole
+  tensor without ``dim``);
 * ``histc``: 3 FLOPs per input element (subtract the lower edge, scale to a bin, increment it);
 * ``bincount``: 1 per input element (an increment);
 * ``nonzero``: 1 per input element (a comparison with zero).
@@ -85,6 +87,20 @@ def sort(call: Call) -> OpCost:
     flops = slices * length * per
     return OpCost(0, flops, 0, f"{call.label}: slices * L*ceil(log2 L) = {n(slices)} * {length}*{per} "
                                f"= {n(flops)} comparisons")
+
+
+@register(*aten_ops("median", "nanmedian", "kthvalue"), optional=True)
+def selection(call: Call) -> OpCost:
+    """``median`` / ``nanmedian`` / ``kthvalue``: the k-th value of each slice, counted as a sort of the
+    slice (L*ceil(log2 L) comparisons; without ``dim``, the whole tensor is one slice)."""
+    shape = call.first_tensor().shape
+    whole = call.arg("dim", None) is None
+    length = prod(shape) if whole else _dim_size(call, shape)
+    slices = prod(shape) // length if length else 0
+    per = max(1, math.ceil(math.log2(length))) if length > 1 else 0
+    flops = slices * length * per
+    return OpCost(0, flops, 0, f"{call.label}: as a sort, slices * L*ceil(log2 L) = {n(slices)} * "
+                               f"{length}*{per} = {n(flops)} comparisons")
 
 
 @register(*aten_ops("histc"), optional=True)

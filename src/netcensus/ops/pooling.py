@@ -1,11 +1,11 @@
 """Pooling: max, average and adaptive pooling in 1, 2 and 3 dimensions, forward and backward.
 
-Convention: one FLOP per window element per output element (a comparison for max, an add for
-average), plus one divide per output element for average pooling. Adaptive pooling's windows vary in
-size; their exact total is counted (window ``i`` of ``out`` along a dimension of size ``in`` spans
-``floor(i*in/out)`` to ``ceil((i+1)*in/out)``). Backward: max pooling routes each output gradient to
-one input (1 FLOP per output-gradient element, the accumulate); average pooling divides each output
-gradient and adds it to every window element (the forward's count). No MACs.
+Convention: one FLOP per window element per output element (a comparison for max, fractional max
+included, an add for average), plus one divide per output element for average pooling. Adaptive
+pooling's windows vary in size; their exact total is counted (window ``i`` of ``out`` along a dimension
+of size ``in`` spans ``floor(i*in/out)`` to ``ceil((i+1)*in/out)``). Backward: max pooling routes each
+output gradient to one input (1 FLOP per output-gradient element, the accumulate); average pooling
+divides each output gradient and adds it to every window element (the forward's count). No MACs.
 """
 
 from __future__ import annotations
@@ -59,6 +59,15 @@ def max_pool(call: Call) -> OpCost:
     return _cost(call, f"numel(y)*prod(k) = {n(out)}*{dims(k)}", out * prod(k))
 
 
+@register(*aten_ops("fractional_max_pool2d", "fractional_max_pool3d"), optional=True)
+def fractional_max_pool(call: Call) -> OpCost:
+    """Fractional max pooling: numel(y) * prod(k) comparisons (its pseudo-random window starts are
+    not counted)."""
+    k = _kernel(call)
+    out = call.out().numel
+    return _cost(call, f"numel(y)*prod(k) = {n(out)}*{dims(k)}", out * prod(k))
+
+
 @register(*aten_ops("avg_pool1d", "avg_pool2d", "avg_pool3d", "mkldnn_avg_pool2d"), optional=True)
 def avg_pool(call: Call) -> OpCost:
     """Average pooling: numel(y) * prod(k) adds + numel(y) divides."""
@@ -86,7 +95,8 @@ def adaptive_max_pool(call: Call) -> OpCost:
 
 @register(*aten_ops("max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
                     "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward", "max_pool2d_backward",
-                    "mkldnn_max_pool2d_backward", "mkldnn_max_pool3d_backward"), optional=True)
+                    "mkldnn_max_pool2d_backward", "mkldnn_max_pool3d_backward",
+                    "fractional_max_pool2d_backward", "fractional_max_pool3d_backward"), optional=True)
 def max_pool_backward(call: Call) -> OpCost:
     """Max pooling backward: numel(grad_y) accumulates."""
     g = call.tensor("grad_output").numel
