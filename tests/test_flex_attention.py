@@ -325,6 +325,11 @@ def test_a_learned_bias_in_score_mod_gets_its_gradient():
             and e.op.startswith("aten.embedding_dense_backward")
             and e.module.endswith("relative_attention_bias")]
     assert bias, "the position bias embedding gets no gradient"
+    # under autocast only q, k and v are cast (torch's operator rule): the bias stays float32
+    mixed = netcensus.profile(model, inputs, train=True, precision="bf16-mixed")
+    region = next(r for r in mixed.trace.regions if r.name == "flex_attention")
+    assert region.kwargs["query"].dtype == "bfloat16"
+    assert [t.dtype for t in region.kwargs["captured"]] == ["float32"]
 
 
 def test_gemma2_softcap_on_flex_counts_what_eager_counts_op_by_op():

@@ -216,6 +216,8 @@ class AutocastEmulation(TorchFunctionMode):
                     memo[id(t)] = self._lower(t)
                 return memo[id(t)]
             args, kwargs = _map(args, once), {k: _map(v, once) for k, v in kwargs.items()}
+        elif policy == LOWER and func is flex_attention_region:  # its query, key and value only
+            kwargs = {k: self._lower(v) if k in ("query", "key", "value") else v for k, v in kwargs.items()}
         elif policy == LOWER:
             args, kwargs = _map(args, self._lower), {k: _map(v, self._lower) for k, v in kwargs.items()}
         elif policy == FP32:
