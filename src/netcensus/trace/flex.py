@@ -157,6 +157,7 @@ def _outside_trace() -> Iterator[None]:
         modes = []
         while torch._C._len_torch_function_stack() > 0:
             modes.append(torch._C._pop_torch_function_stack())
+
         def restore() -> None:
             for mode in reversed(modes):
                 torch._C._push_on_torch_function_stack(mode)
@@ -210,10 +211,8 @@ def _evaluate(mask_mod: Callable[..., Any], mask_b: int, mask_h: int, lq: int, l
         reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
         return MaskCount(None, f"mask function not evaluable on CPU ({type(e).__name__}: {reason}; "
                                "e.g. it reads a tensor given on meta): every pair counted")
-    if stride > 1:  # each sampled row stands for `stride` rows (the last for what is left)
-        weights = [min(stride, lq - i) for i in range(0, lq, stride)]
-        scale = sum(weights) / len(rows)
-        kept = round(kept * scale)
+    if stride > 1:  # the sampled rows' count, scaled by all rows / sampled rows
+        kept = round(kept * lq / len(rows))
         how = (f"estimated from {len(rows):,} of {lq:,} query rows, 1 in {stride} (the mask is over "
                f"{MASK_EVAL_LIMIT:,} elements)")
     else:
@@ -221,6 +220,8 @@ def _evaluate(mask_mod: Callable[..., Any], mask_b: int, mask_h: int, lq: int, l
     share = kept / elements if elements else 1.0
     return MaskCount(kept, f"mask keeps {kept:,} of {elements:,} pairs per mask ({share:.1%}), {how}")
 
+
+# ---- score_mod ---------------------------------------------------------------------------------------
 
 class _Collect(TorchDispatchMode):
     """Records the aten ops below it, and whether each ran in backward."""
