@@ -51,7 +51,11 @@ def step_assumptions(trace: Trace, policy: Precision, spec: OptimizerSpec | None
         out.append(Assumption("checkpointing", ckpt.describe(), meaning))
     out.append(Assumption("attention", _attention_kind(trace),
                           "what scaled_dot_product_attention saves: fused kernels keep q, k, v, output and "
-                          "a log-sum-exp; the math path keeps the attention probabilities"))
+                          "a log-sum-exp; the math path keeps the attention probabilities. The kernel is the "
+                          "one PyTorch 2.11 picks on sm90 (measured on an H200; fp32 grouped-query attention "
+                          "takes the math path there: PyTorch pull request 191085 later lets the "
+                          "memory-efficient kernel take it); "
+                          "flex_attention is its generated kernel, which keeps no probabilities"))
     out.append(Assumption("accounting", "by storage, exact bytes",
                           "no allocator rounding, caching or fragmentation; no CUDA context, cuBLAS/cuDNN "
                           "workspaces or communication buffers"))
