@@ -513,6 +513,32 @@ class _InterruptBackward(torch.autograd.Function):
 # -- models that cannot be traced on meta, or misuse their inputs (the error catalogue) ------------
 
 
+class _NoCpuBackward(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[no-untyped-def]
+        ctx.device = x.device.type
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[no-untyped-def]
+        if ctx.device == "cpu":  # (FlexAttention's own words)
+            raise NotImplementedError("this kernel does not support backward on CPU. Please set the input "
+                                      "requires_grad to False or use another device.")
+        return grad * 2
+
+
+class NoCpuBackward(nn.Module):
+    """A kernel whose backward refuses CPU (as FlexAttention's does): training on --device cpu fails,
+    the meta trace does not."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _NoCpuBackward.apply(self.lin(x))
+
+
 class RefusesMeta(nn.Module):
     """Checks the device itself and refuses meta (as FlexAttention does): not an input mistake."""
 

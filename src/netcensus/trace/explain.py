@@ -103,6 +103,13 @@ def explain_failure(failure: TraceFailure, model_name: str, described: str, mode
             where=where,
             fix=f"{cpu_fix}, or make the control flow independent of tensor values")
     op = f" in op {failure.op}" if failure.op else ""
+    if failure.partial.device != "meta" and "backward" in text and "not support" in text \
+            and failure.partial.device in text:
+        # a kernel with no backward on this device (FlexAttention's on CPU): the meta trace needs none
+        return TraceError(f"an op of the model has no backward on {failure.partial.device}: {msg}{op}",
+                          where=where,
+                          fix="trace on meta tensors (the default device; CLI: drop --device), which "
+                              "models the CUDA kernels' backward")
     if failure.partial.device == "meta" and "meta" in text:
         # a check of the device (FlexAttention's, an op that wants a CPU tensor) rather than of the inputs
         return TraceError(f"the model's {failure.phase} refuses meta tensors: {msg}{op}", where=where,
