@@ -151,7 +151,9 @@ class _FlexKernel(torch.autograd.Function):
 
 @contextmanager
 def _outside_trace() -> Iterator[None]:
-    """No dispatch or torch-function mode of the trace, no grad: plain CPU tensors."""
+    """No dispatch or torch-function mode of the trace, no grad: plain CPU tensors. The function modes
+    are popped rather than switched off (``NO_TORCH_FUNCTION``, as values.py does): torch's
+    ``create_mask`` pushes a mode of its own that must work."""
     with ExitStack() as stack:
         stack.enter_context(_disable_current_modes())
         modes = []
