@@ -16,8 +16,9 @@ the trace events, the compute census, the device's figures and the typed options
   convolutions and RNNs (TF32 on for cuDNN by default); the FP32 pipe for everything elementwise.
 * Views, ``detach`` and allocations launch no kernel. Fused kernels count once: a
   ``scaled_dot_product_attention`` or ``flex_attention`` call (a trace region) is one kernel per phase
-  (forward reads q, k, v and the mask and writes the output; backward moves twice that); dropout (``bernoulli_``, ``div_``,
-  ``mul`` on meta) is CUDA's one ``native_dropout`` kernel with a one-byte mask; the ops of an
+  (forward reads q, k, v and the mask and writes the output; backward moves twice that); dropout
+  (``bernoulli_``, ``div_``, ``mul`` on meta) is CUDA's one ``native_dropout`` kernel with a one-byte
+  mask; the ops of an
   ``nn.LSTM``/``GRU``/``RNN`` call are cuDNN's RNN: its matmuls are kernels, its gate arithmetic is
   fused into them.
 * The optimizer step (not in the trace) is counted from the parameter list: a foreach optimizer reads
