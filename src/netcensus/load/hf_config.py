@@ -26,6 +26,9 @@ _CONFIG_ARGUMENTS = frozenset({"attn_implementation"})
 """Arguments every transformers config takes that are not fields of its own (``--set
 attn_implementation=flex_attention``, ``sdpa`` or ``eager``: which attention the model runs; the model
 class refuses one it does not support)."""
+_FLASH_PACKAGES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}
+"""transformers' attention implementations that need a package of their own (and a CUDA GPU): without
+it, traced as ``sdpa``."""
 
 
 def config_classes(transformers: ModuleType) -> Mapping[str, Any]:
@@ -102,10 +105,6 @@ def make_config(transformers: ModuleType, resolved: ResolvedConfig, overrides: M
         notes.insert(0, f"parameters in {str(dtype).removeprefix('torch.')}, as {dtype_origin} says "
                         "(what from_pretrained loads by default); --set dtype=float32 to change")
     return config, dtype, notes
-
-
-_FLASH_PACKAGES = {"flash_attention_2": "flash_attn", "flash_attention_3": "flash_attn_interface"}
-"""transformers' attention implementations that need a package of their own (and a CUDA GPU)."""
 
 
 def _importable(package: str) -> bool:
