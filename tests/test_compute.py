@@ -31,7 +31,8 @@ def test_hand_written_events() -> None:
         OpEvent(2, "aten.view.default", "net", "forward", (_t(2, 5), (10,)), {}, (_t(10),), ("core",)),
         OpEvent(3, "aten.mm.default", "net.fc", "backward", (_t(2, 5), _t(5, 144)), {}, (_t(2, 144),),
                 ("core",)),
-        OpEvent(4, "aten.kthvalue.default", "net.head", "forward", (_t(10), 3), {}, (_t(3), _t(3))),
+        OpEvent(4, "aten._linalg_svd.default", "net.head", "forward", (_t(5, 2),), {},
+                (_t(5, 2), _t(2), _t(2, 2))),
     )
     r = analyze_compute(Trace(events, ()))
     # addmm 2*144*5 = 1,440 MACs, 2*1,440 + 10 FLOPs; relu 10; mm 1,440 MACs backward
@@ -42,11 +43,11 @@ def test_hand_written_events() -> None:
     assert r.modules["net"].own == Figures()  # the view is zero by definition
     cov = r.coverage
     assert (cov.counted, cov.zero, cov.unsupported) == (3, 1, 1)
-    assert cov.unsupported_by_op == {"aten.kthvalue.default": 1}
-    assert cov.unsupported_by_module == {"net.head": {"aten.kthvalue.default": 1}}
+    assert cov.unsupported_by_op == {"aten._linalg_svd.default": 1}
+    assert cov.unsupported_by_module == {"net.head": {"aten._linalg_svd.default": 1}}
     assert r.modules["net"].unsupported_calls == 1 and r.modules["net.fc"].unsupported_calls == 0
     assert not cov.complete
-    assert any("kthvalue" in note for note in r.notes)
+    assert any("_linalg_svd" in note for note in r.notes)
 
 
 def test_region_without_a_formula_leaves_its_ops_counted_one_by_one() -> None:
@@ -147,7 +148,8 @@ def test_result_is_plain_frozen_data() -> None:
 
 
 class Unsupported(nn.Module):
-    """Calls ``kthvalue`` (no formula, no decomposition) and ``glu`` (no formula, decomposable)."""
+    """Calls ``linalg.svdvals`` (no formula: iterative; no decomposition) and ``glu`` (no formula,
+    decomposable)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -155,19 +157,19 @@ class Unsupported(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.glu(self.inner(x), dim=-1)
-        return torch.kthvalue(y, 2, dim=-1).values
+        return torch.linalg.svdvals(y)
 
 
 def test_unsupported_ops_are_reported_per_op_and_module() -> None:
     r = analyze_compute(trace_model(Unsupported(), (torch.randn(3, 8),)))
-    assert r.coverage.unsupported_by_op == {"aten.glu.default": 1, "aten.kthvalue.default": 1}
-    assert r.coverage.unsupported_by_module == {"": {"aten.glu.default": 1, "aten.kthvalue.default": 1}}
-    assert r.coverage.reasons["aten.kthvalue.default"] == "no formula"
-    assert [i.status for i in r.items if i.op == "aten.kthvalue.default"] == ["unsupported"]
+    assert r.coverage.unsupported_by_op == {"aten.glu.default": 1, "aten._linalg_svd.default": 1}
+    assert r.coverage.unsupported_by_module == {"": {"aten.glu.default": 1, "aten._linalg_svd.default": 1}}
+    assert r.coverage.reasons["aten._linalg_svd.default"] == "no formula"
+    assert [i.status for i in r.items if i.op == "aten._linalg_svd.default"] == ["unsupported"]
     assert r.modules[""].unsupported_calls == 2
-    # with expand, glu is decomposed into counted ops; kthvalue has no decomposition and stays reported
+    # with expand, glu is decomposed into counted ops; the SVD has no decomposition and stays reported
     r = analyze_compute(trace_model(Unsupported(), (torch.randn(3, 8),), expand=expand))
-    assert r.coverage.unsupported_by_op == {"aten.kthvalue.default": 1}
+    assert r.coverage.unsupported_by_op == {"aten._linalg_svd.default": 1}
     assert r.totals.total.flops > 2 * r.totals.total.core_macs  # glu's parts are counted
 
 

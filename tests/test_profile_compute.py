@@ -12,14 +12,14 @@ from netcensus.examples import ALEXNET_INPUT, alexnet
 
 
 class Sorts(nn.Module):
-    """Calls an op with no formula and no decomposition (kthvalue; sort has a formula since MoE routing)."""
+    """Calls an op with no formula and no decomposition (an SVD: iterative, left unsupported on purpose)."""
 
     def __init__(self):
         super().__init__()
         self.fc = nn.Linear(8, 8)
 
     def forward(self, x):
-        return torch.kthvalue(self.fc(x), 2, dim=-1).values
+        return torch.linalg.svdvals(self.fc(x))
 
 
 def test_alexnet_core_macs_by_hand_and_rows_are_inclusive():
@@ -54,20 +54,20 @@ def test_training_traces_backward_and_respects_frozen_parameters():
 
 def test_unsupported_op_is_reported_never_a_silent_zero(capsys):
     p = netcensus.profile(Sorts(), input_size=(2, 8))
-    assert p.unsupported_ops == {"aten.kthvalue.default": 1}
+    assert p.unsupported_ops == {"aten._linalg_svd.default": 1}
     assert p.layers[0].unsupported_calls == 1
-    assert "1 unsupported" in str(p) and "aten.kthvalue.default x1" in str(p)
-    with pytest.raises(netcensus.UnsupportedOpsError, match="aten.kthvalue"):
+    assert "1 unsupported" in str(p) and "aten._linalg_svd.default x1" in str(p)
+    with pytest.raises(netcensus.UnsupportedOpsError, match="aten._linalg_svd"):
         netcensus.profile(Sorts(), input_size=(2, 8), strict=True)
 
 
 def test_cli_strict_exits_3_after_printing_the_report(tmp_path, capsys):
     path = tmp_path / "sorts.py"
     path.write_text("import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n"
-                    "    def forward(self, x):\n        return torch.kthvalue(x, 1).values\n")
+                    "    def forward(self, x):\n        return torch.linalg.svdvals(x)\n")
     assert run([f"{path}:Net", "--input", "2x3", "--strict"]) == 3
     out, err = capsys.readouterr()
-    assert "Coverage:" in out and "aten.kthvalue" in err
+    assert "Coverage:" in out and "aten._linalg_svd" in err
     assert run([f"{path}:Net", "--input", "2x3"]) == 0
 
 
