@@ -77,16 +77,20 @@ def topk(call: Call) -> OpCost:
                                  f"{n(x)} = {n(per * x)}")
 
 
+def _sorted_slices(call: Call, shape: tuple[int, ...], length: int, how: str) -> OpCost:
+    """L*ceil(log2 L) comparisons per slice of length ``length`` of a tensor of ``shape``."""
+    slices = prod(shape) // length if length else 0
+    per = max(1, math.ceil(math.log2(length))) if length > 1 else 0
+    flops = slices * length * per
+    return OpCost(0, flops, 0, f"{call.label}: {how}slices * L*ceil(log2 L) = {n(slices)} * {length}*{per} "
+                               f"= {n(flops)} comparisons")
+
+
 @register(*aten_ops("sort", "argsort"), optional=True)
 def sort(call: Call) -> OpCost:
     """``sort``/``argsort``: L*ceil(log2 L) comparisons per slice of length L."""
     shape = call.first_tensor().shape
-    length = _dim_size(call, shape)
-    slices = prod(shape) // length if length else 0
-    per = max(1, math.ceil(math.log2(length))) if length > 1 else 0
-    flops = slices * length * per
-    return OpCost(0, flops, 0, f"{call.label}: slices * L*ceil(log2 L) = {n(slices)} * {length}*{per} "
-                               f"= {n(flops)} comparisons")
+    return _sorted_slices(call, shape, _dim_size(call, shape), "")
 
 
 @register(*aten_ops("median", "nanmedian", "kthvalue"), optional=True)
@@ -94,13 +98,8 @@ def selection(call: Call) -> OpCost:
     """``median`` / ``nanmedian`` / ``kthvalue``: the k-th value of each slice, counted as a sort of the
     slice (L*ceil(log2 L) comparisons; without ``dim``, the whole tensor is one slice)."""
     shape = call.first_tensor().shape
-    whole = call.arg("dim", None) is None
-    length = prod(shape) if whole else _dim_size(call, shape)
-    slices = prod(shape) // length if length else 0
-    per = max(1, math.ceil(math.log2(length))) if length > 1 else 0
-    flops = slices * length * per
-    return OpCost(0, flops, 0, f"{call.label}: as a sort, slices * L*ceil(log2 L) = {n(slices)} * "
-                               f"{length}*{per} = {n(flops)} comparisons")
+    length = prod(shape) if call.arg("dim", None) is None else _dim_size(call, shape)
+    return _sorted_slices(call, shape, length, "as a sort, ")
 
 
 @register(*aten_ops("histc"), optional=True)
