@@ -41,14 +41,22 @@ def rounding(params: Sequence[ParamInfo], opt: OptimizerState, w_div: int, o_div
 
 def reserved_bytes(lives: list[Life], n: int, params: Sequence[ParamInfo], states: ModelStates, buffers: int,
                    training: bool, opt: OptimizerState, step_temps: int, ws: Workspaces, sharding: Sharding,
-                   trace: Trace, cast_from: str | None = None) -> int:
-    """Peak reserved bytes of the second step (:func:`.device.replay_reserved`); ``cast_from``: the
-    dtype the weights were first allocated in on the device before being cast there (None: allocated
-    in their own dtype)."""
+                   trace: Trace, cast_from: str | None = None, framework: str = "") -> int:
+    """Peak reserved bytes of the second step (:func:`.device.replay_reserved`) of ``lives`` as one
+    device holds them (sharded gradients and gathered units included); ``cast_from``: the dtype the
+    weights were first allocated in on the device before being cast there (None: allocated in their own
+    dtype); ``framework``: ``"deepspeed"`` keeps 2-byte copies of floating weights
+    (:func:`.precision.deepspeed_states`)."""
     w_div, _, o_div = sharding.divisors()
-    persistent = ([p.nbytes for p in params if p.kind == "parameter"] if w_div == 1 else [states.weights])
+    if w_div > 1:
+        persistent = [states.weights]  # one flat shard
+    else:
+        persistent = [p.numel * 2 if framework == "deepspeed" and p.floating else p.nbytes
+                      for p in params if p.kind == "parameter"]
     persistent += [p.nbytes for p in params if p.kind == "buffer"]
     persistent += [x.size for x in lives if x.category == "inputs"]
+    if training and states.ddp_buckets:
+        persistent.append(states.ddp_buckets)  # DDP's flat gradient buckets, made with the wrapper
     trainable = [p for p in params if p.trainable and p.floating]
     total = sum(p.nbytes for p in trainable) or 1
     step_start: list[int] = []

@@ -275,7 +275,8 @@ def replay_reserved(lives: Sequence[Life], n: int, persistent: Sequence[int], st
         if x.category in ("weights", "buffers", "inputs") or x.size == 0:
             continue
         born.setdefault(max(x.born + 1, 0), []).append(x)
-        dying.setdefault(min(x.died + 1, n + 1), []).append(x)
+        if x.died <= n:  # else alive after the trace (gradients): through the optimizer step, then freed
+            dying.setdefault(x.died + 1, []).append(x)
     once_at: dict[int, list[int]] = {}
     for pos, size in once:
         once_at.setdefault(pos, []).append(size)
@@ -326,7 +327,7 @@ def cudnn_rnn(trace: Trace, lives: list[Life], params: Sequence, training: bool
         return lives, []
     bs = trace.backward_start if trace.backward_start is not None else len(trace.events)
     out_lines: list[str] = []
-    next_id = -1
+    next_id = min(min((x.storage for x in lives), default=0), 0) - 1  # below any synthetic id already used
     for c in calls:
         names = {p.name: p for p in params if p.name.startswith(c.path + ".weight_")}
         layer_ids = {int(n.rsplit("_l", 1)[1].split("_")[0]) for n in names if "_l" in n.rsplit(".", 1)[-1]}

@@ -183,8 +183,10 @@ class _Timeline:
 
 
 def _timeline(step: _Step, states: _States, module_flops: Mapping[str, int] | None) -> _Timeline:
-    """The storages' lifetimes, checkpointing applied, on the target, with the model states added."""
+    """The storages' lifetimes, checkpointing applied, as one device holds them, on the target, with the
+    model states added."""
     timeline = _checkpointed(step, module_flops)
+    _on_one_device(step, states, timeline)
     if step.target == "cuda":
         _on_cuda(step, states, timeline)
     _add_model_states(step, states, timeline)
@@ -207,6 +209,50 @@ def _checkpointed(step: _Step, module_flops: Mapping[str, int] | None) -> _Timel
     return _Timeline(series, life_list, effect, None)
 
 
+def _on_one_device(step: _Step, states: _States, timeline: _Timeline) -> None:
+    """The trace's lives as one device of a sharded run holds them, so that the live bytes, the
+    optimizer step's peak and the allocator replay (reserved memory) all count the same allocations:
+
+    * sharded gradients (zero2, zero3, fsdp-*): each unit's gradient is reduce-scattered into the
+      device's shard as backward makes it; the whole gradients of the trace give way to one flat
+      shard (``per.gradients``) from the start of backward to the end of the step;
+    * sharded weights (zero3, fsdp-*): the gathered units, one allocation over the step
+      (:func:`_gathered`);
+    * a framework's mixed precision (DeepSpeed ZeRO, FSDP MixedPrecision): the weights used are
+      already low precision, so autocast's weight copies go; DeepSpeed's unsharded gradients (zero1)
+      are 2-byte, as its weights are.
+    """
+    w_div, g_div, _ = step.sharding.divisors()
+    lives, n = timeline.lives, step.n
+    if not (w_div > 1 or g_div > 1 or step.framework):
+        return
+    low_grads: set[int] = set()
+    if step.framework == "deepspeed" and g_div == 1:
+        low_grads = {t.storage for e in step.trace.events[step.bs:] for t in e.outputs
+                     if t.dtype == "float32"}
+    kept: list[Life] = []
+    for life in lives:
+        if step.framework and life.category == "weight_copies":
+            continue
+        if life.category == "gradients":
+            if g_div > 1 and step.training:
+                continue
+            if life.storage in low_grads:
+                life = Life(life.storage, life.size // 2, life.born, life.died, life.category)
+        kept.append(life)
+    next_id = min(min((x.storage for x in kept), default=0), 0) - 1
+    if w_div > 1:
+        timeline.gathered = _gathered(step.trace, step.params)
+        if step.framework:  # gathered in the low precision (DeepSpeed's 2-byte weights; FSDP's param_dtype)
+            timeline.gathered = timeline.gathered * 2 // 4
+        kept.append(Life(next_id, timeline.gathered, 0, n, "gathered"))
+        next_id -= 1
+    if g_div > 1 and step.training:
+        kept.append(Life(next_id, states.device_states.gradients, step.bs, n + 1, "gradients"))
+    timeline.lives = kept
+    timeline.series = Series(n, kept, skip=SKIP)
+
+
 def _on_cuda(step: _Step, states: _States, timeline: _Timeline) -> None:
     """What a CUDA device adds: cuDNN's RNN buffers, the allocator's blocks, cuBLAS and cuDNN workspaces."""
     ws = timeline.ws = workspaces(step.trace, step.arch)
@@ -223,25 +269,14 @@ def _on_cuda(step: _Step, states: _States, timeline: _Timeline) -> None:
 
 
 def _add_model_states(step: _Step, states: _States, timeline: _Timeline) -> None:
-    """The model states, per device: weights, buffers, gathered shards, optimizer state, gradients."""
-    series, n, per = timeline.series, step.n, states.device_states
-    w_div, g_div, _ = step.sharding.divisors()
+    """The model states that live through the whole step, per device: weights, buffers, optimizer
+    state, DDP's buckets (gathered units and sharded gradients are lives: :func:`_on_one_device`)."""
+    series, per = timeline.series, states.device_states
     series.add_constant("weights", per.weights)
     series.add_constant("buffers", states.buffers)
-    if w_div > 1:
-        timeline.gathered = _gathered(step.trace, step.params)
-        if step.framework:  # gathered in the low precision (DeepSpeed's 2-byte weights; FSDP's param_dtype)
-            timeline.gathered = timeline.gathered * 2 // 4
-        series.add_constant("gathered", timeline.gathered, 1, n)
     if step.training:
         series.add_constant("optimizer", per.optimizer)
         series.add_constant("ddp_buckets", per.ddp_buckets)
-        if g_div > 1:
-            series.replace("gradients", [0] * (n + 1))
-            series.add_constant("gradients", per.gradients, step.bs + 1, n)
-    if step.framework and "weight_copies" in series.values:
-        # the gathered (FSDP) or stored (DeepSpeed) weights are already low precision: no autocast copies
-        series.replace("weight_copies", [0] * (n + 1))
 
 
 @dataclass(frozen=True)
@@ -276,7 +311,7 @@ def _peaks(step: _Step, states: _States, timeline: _Timeline) -> _Peaks:
         first = first_step_peak(total, step.training, states.device_states.optimizer, timeline.ws, step_peak)
         reserved = reserved_bytes(timeline.lives, step.n, step.params, states.device_states, states.buffers,
                                   step.training, states.opt, step_temps, timeline.ws, step.sharding,
-                                  step.trace, step.cast_from)
+                                  step.trace, step.cast_from, step.framework)
         reserved = max(reserved, point.bytes)
     return _Peaks(total, point, step_temps, step_peak, first, reserved)
 
@@ -288,8 +323,6 @@ def _optimizer_step(step: _Step, states: _States, timeline: _Timeline, step_temp
     end = alive_at_end(timeline.lives, step.n)
     end.pop("weights", None)
     end.pop("buffers", None)
-    if step.sharding.divisors()[1] > 1:
-        end["gradients"] = per.gradients
     ws = timeline.ws
     at_step = {**end, "weights": per.weights, "buffers": states.buffers, "optimizer": per.optimizer,
                "ddp_buckets": per.ddp_buckets, "temporaries": end.get("temporaries", 0) + step_temps,
