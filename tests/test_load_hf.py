@@ -250,6 +250,38 @@ def test_profile_end_to_end_on_meta_and_cpu(tmp_path):
         assert p.layers[0].output_shapes[0] == (2, 8, 100)
 
 
+def _auto_causal_lm(model_type: str):
+    """The oracle: what transformers' own Auto class builds for the model type's default config."""
+    config = transformers.AutoConfig.for_model(model_type)
+    with torch.device("meta"):
+        return transformers.AutoModelForCausalLM.from_config(config)
+
+
+def test_the_class_transformers_maps_a_model_type_to_is_trusted():
+    # EXAONE's causal-LM class in transformers' own mapping is LlamaForCausalLM, built from an
+    # ExaoneConfig: the Auto class builds it, so must we (it was refused: "built from a LlamaConfig")
+    loaded = load("hf:exaone")
+    oracle = _auto_causal_lm("exaone")
+    assert type(loaded.model) is type(oracle) is transformers.LlamaForCausalLM
+    assert type(loaded.model.config).__name__ == "ExaoneConfig"
+    assert params(loaded.model) == params(oracle)
+    # a class asked for by name is still checked against the config
+    with pytest.raises(SpecError, match="built from a LlamaConfig, but this config is a GPT2Config"):
+        load("hf:gpt2", args=["LlamaForCausalLM"])
+
+
+@pytest.mark.parametrize("model_type", ["emu3", "dots3_note"])
+def test_a_causal_lm_built_from_the_configs_text_part(model_type):
+    # multimodal configs whose causal-LM class takes the text sub-config, as the Auto class passes it
+    loaded = load(f"hf:{model_type}")
+    oracle = _auto_causal_lm(model_type)
+    assert type(loaded.model) is type(oracle)
+    assert type(loaded.model.config) is type(oracle.config) is type(
+        transformers.AutoConfig.for_model(model_type).get_text_config())
+    assert params(loaded.model) == params(oracle)
+    assert any("built from the config's text part" in n for n in loaded.notes)
+
+
 @pytest.mark.parametrize("spec,kwargs,error,match", [
     ("hf:definitely-not-a-model-xyz", {}, ModelLoadError, "huggingface-cli download"),
     ("hf:gpt2", {"kwargs": {"x": "1"}}, SpecError, "--set"),

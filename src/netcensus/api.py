@@ -212,10 +212,15 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
              options: Options, input_warnings: Sequence[str] = (),
              model_notes: Sequence[str] = ()) -> Profile:
     """The pipeline, once the options and inputs are valid: trace, analyses, one Profile."""
+    tree = _module_tree(model)
     params = census(model)
     cast_to = _trace_dtype(model, options)
     meter = AllocatorMeter(device) if device.startswith("cuda") else None
     trace = _trace(model, args, kwargs, described, device, options, cast_to, meter)
+    rebuilt = _rebuilt_note(tree, _module_tree(model))
+    if rebuilt:  # the census and the rows follow the model as its forward left it
+        params = census(model)
+        model_notes = [*model_notes, rebuilt]
     compute = analyze_compute(trace)
     infos = param_infos(model, cast_to)
     memory = analyze_memory(
@@ -253,6 +258,23 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
         error.profile = result  # type: ignore[attr-defined]
         raise error
     return result
+
+
+def _module_tree(model: nn.Module) -> dict[str, int]:
+    """Each submodule's path and identity."""
+    return {path: id(m) for path, m in model.named_modules()}
+
+
+def _rebuilt_note(before: Mapping[str, int], after: Mapping[str, int]) -> str:
+    """A note when the model's own forward replaced, added or removed submodules (BigBird switches to
+    full attention on short sequences by swapping its attention modules), else ''. A real forward
+    does the same; the figures are those of the model the trace ran."""
+    changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
+    if not changed:
+        return ""
+    shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    return (f"the model's forward replaced or added submodules ({shown}), as it does in a real run: the "
+            "layers and parameters shown are the model as that forward left it")
 
 
 def _trace(model: nn.Module, args: tuple, kwargs: dict, described: str, device: str, options: Options,

@@ -15,7 +15,7 @@ from ..errors import SpecError
 from .extras import require
 from .hf_config import config_classes, make_config
 from .hf_inputs import example_inputs
-from .hf_model import build_model, choose_class
+from .hf_model import build_model, choose_class, model_config
 from .hf_resolve import resolve_config
 from .result import Loaded
 
@@ -31,9 +31,10 @@ def load_hf(name: str, *, args: Sequence[Any], kwargs: Mapping[str, Any], overri
     resolved = resolve_config(name, list(config_classes(transformers).keys()), where)
     config, dtype, config_notes = make_config(transformers, resolved, overrides, where)
     cls, why = choose_class(transformers, resolved.model_type, config, args, where)
+    config, part = model_config(cls, config)
     model = build_model(cls, config, dtype, device, where)
     inputs, input_notes = example_inputs(model, config, batch=batch, seq=seq, device=device)
-    notes = [f"class {cls.__name__}: {why}", *config_notes, *input_notes]
+    notes = [f"class {cls.__name__}: {why}", *([part] if part else []), *config_notes, *input_notes]
     if resolved.from_type and not overrides:
         notes.append(f"no config named {name!r}: these are transformers' {resolved.model_type} defaults; "
                      "--set fields to describe a real model")

@@ -55,7 +55,7 @@ def choose_class(transformers: ModuleType, model_type: str, config: Any, args: S
             if name is None:
                 raise SpecError(f"transformers has no {choice} model for model type {model_type!r}",
                                 where=where, fix=f"pick another task ({_tasks()}) or a class name")
-            return _class(transformers, name, config, where), f"the {choice} class, as asked"
+            return _class(transformers, name, config, where, mapped=True), f"the {choice} class, as asked"
         return _class(transformers, choice, config, where), "as asked"
     listed = [a for a in (getattr(config, "architectures", None) or []) if isinstance(a, str)]
     for name in listed:
@@ -69,7 +69,7 @@ def choose_class(transformers: ModuleType, model_type: str, config: Any, args: S
             if listed:
                 why += (f"; the config's architectures {listed} are not in transformers "
                         f"{transformers.__version__}")
-            return _class(transformers, name, config, where), why
+            return _class(transformers, name, config, where, mapped=True), why
     raise ModelLoadError(f"transformers has no model class for model type {model_type!r}", where=where,
                          fix="name a class with --arg, e.g. --arg LlamaModel")
 
@@ -78,17 +78,40 @@ def _tasks() -> str:
     return ", ".join(TASKS)
 
 
-def _class(transformers: ModuleType, name: str, config: Any, where: str) -> type[nn.Module]:
+def _class(transformers: ModuleType, name: str, config: Any, where: str, mapped: bool = False
+           ) -> type[nn.Module]:
+    """The class ``name``, checked against ``config``: built from that config's class, or from its text
+    part (:func:`model_config`); ``mapped``: transformers' own auto-mapping names this class for the
+    config's model type (EXAONE's is ``LlamaForCausalLM``, built from an ``ExaoneConfig``), so it is
+    trusted as the Auto classes trust it."""
     cls = getattr(transformers, name, None)
     if not isinstance(cls, type) or not issubclass(cls, nn.Module) or not hasattr(cls, "config_class"):
         raise SpecError(f"{name!r} is not a transformers model class", where=where,
                         fix=f"give a class such as BertModel or LlamaForCausalLM, or a task: {_tasks()}")
     expected = getattr(cls, "config_class", None)
-    if isinstance(expected, type) and not isinstance(config, expected):
+    if isinstance(expected, type) and not mapped and model_config(cls, config)[0] is config \
+            and not isinstance(config, expected):
         raise SpecError(f"{name} is built from a {expected.__name__}, but this config is a "
                         f"{type(config).__name__}", where=where,
                         fix=f"pick a class of the config's model type, or a task: {_tasks()}")
     return cls
+
+
+def model_config(cls: type[nn.Module], config: Any) -> tuple[Any, str]:
+    """The config ``cls`` is built from, and a note: ``config`` itself (no note), or its text part when
+    ``cls`` is built from that (the causal-LM class of a multimodal model such as Emu3), which is what
+    transformers' Auto classes pass it."""
+    expected = getattr(cls, "config_class", None)
+    get_text = getattr(config, "get_text_config", None)
+    if isinstance(expected, type) and not isinstance(config, expected) and callable(get_text):
+        try:
+            text = get_text()
+        except Exception:  # noqa: BLE001 - a config that cannot say: keep it whole
+            return config, ""
+        if text is not config and isinstance(text, expected):
+            return text, (f"{cls.__name__} is built from the config's text part ({type(text).__name__}), "
+                          "as transformers' Auto classes build it")
+    return config, ""
 
 
 def build_model(cls: type[nn.Module], config: Any, dtype: torch.dtype, device: str, where: str) -> nn.Module:
