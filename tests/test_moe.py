@@ -180,3 +180,37 @@ def test_per_expert_modules_meta_equals_cpu_with_forced_routing() -> None:
     assert meta.compute.totals.forward.core_macs == 4 * (8 * 16 * 32 + 8 * 32 * 16) + 16 * 16 * 4
     info = moe_info(model)
     assert info is not None and info.blocks[0].experts == 4 and info.blocks[0].top_k == 2
+
+
+def test_a_router_whose_choices_are_read_is_routed_uniformly_on_meta() -> None:
+    # JetMoE counts the tokens of each expert with .tolist() of the router's choices: no values on meta.
+    # profile traces it again with tokens routed uniformly, and says so. Oracle: a real CPU run, where the
+    # router decides; each token goes to top_k experts either way, so the FLOPs are the same.
+    cfg = AutoConfig.for_model("jetmoe", num_hidden_layers=2, hidden_size=64, kv_channels=16,
+                               intermediate_size=128, num_key_value_heads=2, vocab_size=500,
+                               num_local_experts=4, num_experts_per_tok=2)
+    torch.manual_seed(0)
+    real = AutoModelForCausalLM.from_config(cfg)
+    with torch.device("meta"):
+        meta = AutoModelForCausalLM.from_config(cfg)
+    ids = torch.randint(0, 500, (2, 16))
+    on_cpu = netcensus.profile(real, inputs={"input_ids": ids, "labels": ids}, device="cpu", train=True)
+    on_meta = netcensus.profile(meta, input_size=["input_ids=2x16:int64", "labels=2x16:int64"], train=True)
+    assert on_meta.compute.totals.forward.flops == on_cpu.compute.totals.forward.flops
+    assert on_meta.compute.totals.backward.flops == on_cpu.compute.totals.backward.flops
+    assert on_meta.memory.peak == pytest.approx(on_cpu.memory.peak, rel=1e-4)
+    assert any("tokens routed uniformly" in n for n in on_meta.notes)
+    assert not any("tokens routed uniformly" in n for n in on_cpu.notes)
+
+
+def test_a_dense_model_that_needs_values_still_gets_the_meta_error() -> None:
+    class ReadsValues(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.lin(x) * float(x.sum())
+
+    with pytest.raises(netcensus.errors.TraceError, match="needs real tensor values"):
+        netcensus.profile(ReadsValues(), input_size=(2, 4))

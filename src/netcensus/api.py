@@ -18,7 +18,7 @@ from .analyses.layers import build_layers
 from .analyses.memory import FitResult, ParamInfo, analyze_memory, kv_cache, param_infos
 from .analyses.memory import fit as search_fit
 from .analyses.memory.checkpoint import check_targets
-from .analyses.moe import moe_info
+from .analyses.moe import moe_blocks, moe_info
 from .analyses.notes import profile_notes
 from .analyses.params import census
 from .analyses.timing import estimate_time
@@ -43,7 +43,8 @@ from .results.profile import Profile
 from .results.timing import TimeResult
 from .trace.contexts import trace_contexts
 from .trace.contexts.allocator import AllocatorMeter
-from .trace.explain import explain_failure
+from .trace.contexts.routing import routing
+from .trace.explain import explain_failure, needs_values
 from .trace.tracer import TraceFailure, trace_model
 
 ShapeLike = Sequence[int]
@@ -216,7 +217,9 @@ def _profile(model: nn.Module, args: tuple, kwargs: dict, described: str, device
     params = census(model)
     cast_to = _trace_dtype(model, options)
     meter = AllocatorMeter(device) if device.startswith("cuda") else None
-    trace = _trace(model, args, kwargs, described, device, options, cast_to, meter)
+    trace, routed = _trace(model, args, kwargs, described, device, options, cast_to, meter)
+    if routed:
+        model_notes = [*model_notes, routed]
     rebuilt = _rebuilt_note(tree, _module_tree(model))
     if rebuilt:  # the census and the rows follow the model as its forward left it
         params = census(model)
@@ -278,20 +281,44 @@ def _rebuilt_note(before: Mapping[str, int], after: Mapping[str, int]) -> str:
 
 
 def _trace(model: nn.Module, args: tuple, kwargs: dict, described: str, device: str, options: Options,
-           cast_to: str | None, meter: AllocatorMeter | None) -> Trace:
+           cast_to: str | None, meter: AllocatorMeter | None) -> tuple[Trace, str]:
     """One traced step, in the contexts the options' precision and target ask for (and, on a real GPU,
-    with the allocator's peaks measured); a failure becomes an error in the user's terms. Compiled
-    submodules and functions run their original code (:mod:`netcensus.trace.eager`)."""
+    with the allocator's peaks measured), and a note when tokens had to be routed by assumption; a
+    failure becomes an error in the user's terms. Compiled submodules and functions run their original
+    code (:mod:`netcensus.trace.eager`).
+
+    A mixture of experts whose forward reads the router's choices (JetMoE counts tokens per expert with
+    ``.tolist()``) cannot go on on meta, where the choices have no values: it is traced again with
+    tokens routed uniformly (:func:`netcensus.trace.contexts.routing.routing`), as ``netcensus serve``
+    routes them, and the note says so."""
     contexts = trace_contexts(options.precision, device_type=options.target)
     if meter is not None:
         contexts = (*contexts, lambda: meter)
     try:
-        return trace_model(model, args, kwargs, device=device, train=options.train, mode=options.mode,
-                           expand=ops.expand, contexts=contexts,
-                           dtype=getattr(torch, cast_to) if cast_to else None)
+        return _traced(model, args, kwargs, device, options, cast_to, contexts), ""
     except TraceFailure as failure:
-        name = type(model).__name__
-        raise explain_failure(failure, name, described, model, args, kwargs) from failure.cause
+        experts = sorted({count for _, _, count, _ in moe_blocks(model)}) if device == "meta" else []
+        if not experts or not needs_values(failure):
+            raise explain_failure(failure, type(model).__name__, described, model, args, kwargs) \
+                from failure.cause
+        first = failure
+    try:
+        with routing(experts, target=options.target):
+            trace = _traced(model, args, kwargs, device, options, cast_to, contexts)
+    except TraceFailure:
+        raise explain_failure(first, type(model).__name__, described, model, args, kwargs) from first.cause
+    where = first.module_path or "model"
+    return trace, (f"mixture of experts: the forward reads the router's choices ({where}), "
+                   "which have no values on meta: tokens routed uniformly over the experts, as 'netcensus "
+                   "serve' routes them (--device cpu routes them as the router decides)")
+
+
+def _traced(model: nn.Module, args: tuple, kwargs: dict, device: str, options: Options,
+            cast_to: str | None, contexts: tuple) -> Trace:
+    """:func:`trace_model` with the options' step, mode and dtype."""
+    return trace_model(model, args, kwargs, device=device, train=options.train, mode=options.mode,
+                       expand=ops.expand, contexts=contexts,
+                       dtype=getattr(torch, cast_to) if cast_to else None)
 
 
 def _times(trace: Trace, compute: ComputeResult, infos: list[ParamInfo],

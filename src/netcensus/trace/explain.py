@@ -21,6 +21,13 @@ _DATA_DEPENDENT = ("item()", "data-dependent", "nonzero", "cannot be called on m
                    "expected device meta", "tensor on device", "meta device type tensor")
 """Fragments (lower case) of PyTorch errors that mean the op needs values meta tensors do not have."""
 
+
+def needs_values(failure: TraceFailure) -> bool:
+    """Whether a meta trace failed because an op or the forward needed values meta tensors lack."""
+    text = str(failure.cause).lower()
+    return failure.partial.device == "meta" and any(k in text for k in _DATA_DEPENDENT)
+
+
 _NO_META_KERNEL = ("with meta tensors", "meta kernel", "'meta' backend", "no fake impl")
 """Fragments (lower case) of PyTorch errors that mean the op has no meta implementation."""
 
