@@ -91,6 +91,23 @@ def test_hf_architecture_with_overrides(capsys):
     assert f"{100 * 64 + 2 * layer + 64 + 100 * 64:,}" in out
 
 
+def test_hf_sub_config_override(capsys):
+    pytest.importorskip("transformers")
+    assert run(["hf:emu3", "--set", "text_config.num_hidden_layers=1", "--set", "text_config.hidden_size=64",
+                "--set", "text_config.intermediate_size=128", "--set", "text_config.num_attention_heads=4",
+                "--set", "text_config.num_key_value_heads=2", "--set", "text_config.vocab_size=160000",
+                "--seq", "8", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    # Emu3's text part is Llama-shaped: embed 160000*64 (the vocabulary must hold its special token ids,
+    # 151,643 to 151,850); one layer: q 64*64, k and v 64*32 each, o 64*64, mlp 3*64*128, two norms of 64;
+    # final norm 64; untied head 160000*64
+    layer = 64 * 64 + 2 * 64 * 32 + 64 * 64 + 3 * 64 * 128 + 2 * 64
+    assert f"{160000 * 64 + layer + 64 + 160000 * 64:,}" in out
+    assert run(["hf:emu3", "--set", "text_config.num_hiden_layers=1"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean text_config.num_hidden_layers" in err and "Traceback" not in err
+
+
 def test_unknown_source_is_a_usage_error(capsys):
     assert run(["hf:no-such-model-xyz"]) == 2
     assert "Traceback" not in capsys.readouterr().err

@@ -282,6 +282,27 @@ def test_a_causal_lm_built_from_the_configs_text_part(model_type):
     assert any("built from the config's text part" in n for n in loaded.notes)
 
 
+def test_set_a_field_of_a_sub_config():
+    # --set text_config.num_hidden_layers=2: the text part of a multimodal config, the part Emu3's
+    # causal-LM class is built from. Oracle: the class built by hand from that text config.
+    loaded = load("hf:emu3", overrides={"text_config.num_hidden_layers": "2"})
+    assert loaded.model.config.num_hidden_layers == 2
+    with torch.device("meta"):
+        oracle = transformers.Emu3ForCausalLM(transformers.Emu3TextConfig(num_hidden_layers=2))
+    assert params(loaded.model) == params(oracle)
+    assert "set text_config.num_hidden_layers=2 (was 32)" in loaded.notes
+
+
+@pytest.mark.parametrize("overrides,match", [
+    ({"text_config.num_hiden_layers": "2"}, "did you mean text_config.num_hidden_layers"),
+    ({"txt_config.num_hidden_layers": "2"}, "its sub-configs: text_config, vq_config"),
+    ({"text_config.a.b": "2"}, "one level of sub-config at most"),
+])
+def test_sub_config_mistakes(overrides, match):
+    with pytest.raises(SpecError, match=match):
+        load("hf:emu3", overrides=overrides)
+
+
 @pytest.mark.parametrize("spec,kwargs,error,match", [
     ("hf:definitely-not-a-model-xyz", {}, ModelLoadError, "huggingface-cli download"),
     ("hf:gpt2", {"kwargs": {"x": "1"}}, SpecError, "--set"),

@@ -59,7 +59,13 @@ def make_config(transformers: ModuleType, resolved: ResolvedConfig, overrides: M
     aliases: dict[str, str] = dict(getattr(config_cls, "attribute_map", {}) or {})
     defaults: Any = None
     changed: set[str] = set()
+    plain: dict[str, Any] = {}
     for key, value in overrides.items():
+        if "." in key:
+            notes.append(_set_nested(transformers, config_cls, values, key, value, where))
+        else:
+            plain[key] = value
+    for key, value in plain.items():
         if key in _DTYPE_KEYS:
             dtype_text, dtype_origin = value, "--set"
             continue
@@ -105,6 +111,49 @@ def make_config(transformers: ModuleType, resolved: ResolvedConfig, overrides: M
         notes.insert(0, f"parameters in {str(dtype).removeprefix('torch.')}, as {dtype_origin} says "
                         "(what from_pretrained loads by default); --set dtype=float32 to change")
     return config, dtype, notes
+
+
+def _set_nested(transformers: ModuleType, config_cls: Any, values: dict[str, Any], key: str, value: Any,
+                where: str) -> str:
+    """``--set text_config.num_hidden_layers=2``: a field of a sub-config (a multimodal model's text or
+    vision part), set in ``values`` as the dict transformers builds that sub-config from; a note."""
+    sub, _, field = key.partition(".")
+    if "." in field:
+        raise SpecError(f"--set {key!r}: one level of sub-config at most", where=where,
+                        fix="write --set SUBCONFIG.FIELD=VALUE, e.g. --set text_config.num_hidden_layers=2")
+    defaults = _defaults(config_cls)
+    current = values.get(sub)
+    if current is None:
+        current = getattr(defaults, sub, None) if defaults is not None else None
+    to_dict = getattr(current, "to_dict", None)
+    if callable(to_dict):
+        current = to_dict()
+    if not isinstance(current, dict):
+        made = set() if defaults is None else {n for n, v in vars(defaults).items() if hasattr(v, "to_dict")}
+        subs = sorted({n for n, v in values.items() if isinstance(v, dict)} | made)
+        raise SpecError(f"{config_cls.__name__} has no sub-config {sub!r}", where=where,
+                        fix=f"its sub-configs: {', '.join(subs)}" if subs else
+                        "set the field without a dot: this config has no sub-configs")
+    known = set(current)
+    sub_type = current.get("model_type")
+    if isinstance(sub_type, str) and sub_type:
+        try:  # the sub-config's class: its fields, defaults and aliases, beyond what the dict spells out
+            sub_cls = config_classes(transformers)[sub_type]
+            known |= set(getattr(sub_cls, "attribute_map", {}) or {})
+            sub_defaults = _defaults(sub_cls)
+            if sub_defaults is not None:
+                known |= {n for n in vars(sub_defaults) if not n.startswith("_")}
+        except KeyError:
+            pass
+    if field not in known:
+        close = difflib.get_close_matches(field, sorted(known), n=3, cutoff=0.6)
+        raise SpecError(f"{sub} has no field {field!r}", where=where,
+                        fix=(f"did you mean {', '.join(sub + '.' + c for c in close)}?" if close else
+                             f"fields include {', '.join(sorted(known)[:15])} ...")
+                        + " (a misspelt field would be ignored silently by transformers)")
+    old = current.get(field)
+    values[sub] = {**current, field: value}
+    return f"set {key}={value!r}" + (f" (was {old!r})" if old is not None and old != value else "")
 
 
 def _importable(package: str) -> bool:

@@ -38,11 +38,13 @@ def parse_args(values: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(parse_value(v) for v in values)
 
 
-def parse_kwargs(values: Mapping[str, Any], what: str = "--kwarg") -> dict[str, Any]:
-    """Keyword values, each through :func:`parse_value`; every key must be an identifier."""
+def parse_kwargs(values: Mapping[str, Any], what: str = "--kwarg", dotted: bool = False) -> dict[str, Any]:
+    """Keyword values, each through :func:`parse_value`; every key must be an identifier (``dotted``:
+    or identifiers joined by dots, ``text_config.num_hidden_layers``)."""
     out: dict[str, Any] = {}
     for key, value in values.items():
-        if not isinstance(key, str) or not key.isidentifier():
+        parts = key.split(".") if isinstance(key, str) and dotted else [key]
+        if not isinstance(key, str) or not all(isinstance(p, str) and p.isidentifier() for p in parts):
             raise SpecError(f"{what} {key!r}: the name is not a valid Python identifier",
                             fix=f"write {what} NAME=VALUE, e.g. {what} num_classes=10")
         out[key] = parse_value(value)
