@@ -31,8 +31,8 @@ with torch.device("meta"):
 
 
 def _one(model_type: str, seq: int, out: Path) -> tuple[str, str, str, str]:
-    cmd = [sys.executable, "-m", "netcensus", f"hf:{model_type}", "--batch", "1", "--seq", str(seq), "--train",
-           "--precision", "bf16-mixed", "--format", "json", "-o", str(out / f"{model_type}.json")]
+    cmd = [sys.executable, "-m", "netcensus", f"hf:{model_type}", "--batch", "1", "--seq", str(seq),
+           "--train", "--precision", "bf16-mixed", "--format", "json", "-o", str(out / f"{model_type}.json")]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:

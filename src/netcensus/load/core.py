@@ -42,7 +42,8 @@ def load(spec: str, *, args: Sequence[str] = (), kwargs: Mapping[str, str] | Non
     for name, value in (("batch", batch), ("seq", seq)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise SpecError(f"{name} must be a positive integer, got {value!r}")
-    pargs, pkwargs, povers = parse_args(args), parse_kwargs(kwargs), parse_kwargs(overrides, "--set", dotted=True)
+    pargs, pkwargs = parse_args(args), parse_kwargs(kwargs)
+    povers = parse_kwargs(overrides, "--set", dotted=True)
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in _PREFIXES and not os.path.exists(spec):
         if povers and prefix != "hf":
