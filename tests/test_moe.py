@@ -44,6 +44,36 @@ def test_mixtral_active_arithmetic() -> None:
     assert info.total_params == 46_702_792_704
 
 
+def test_jetmoe_mixtures_of_mlp_and_attention_experts() -> None:
+    # JetMoE has two mixtures per layer: the MLP's (input_linear [E, 2I, H] and output_linear [E, H, I],
+    # no "experts" child) and the attention's (its "experts" child, with its own router inside).
+    # Small config: H = 64, I = 128, E = 4, top-2, kv_channels 16 x 2 key/value heads = 32.
+    # MLP experts: input 4 x (2*128) x 64 + output 4 x 64 x 128 = 98,304. Attention experts: input
+    # 4 x 32 x 64 + output 4 x 64 x 32 + a bias of 64 = 16,448 (its router, 4 x 64, is apart).
+    cfg = AutoConfig.for_model("jetmoe", num_hidden_layers=2, hidden_size=64, kv_channels=16,
+                               intermediate_size=128, num_key_value_heads=2, vocab_size=500,
+                               num_local_experts=4, num_experts_per_tok=2)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(cfg)
+    info = moe_info(model)
+    assert [(b.path, b.experts, b.top_k) for b in info.blocks] == [
+        ("model.layers.0.mlp", 4, 2), ("model.layers.0.self_attention", 4, 2),
+        ("model.layers.1.mlp", 4, 2), ("model.layers.1.self_attention", 4, 2)]
+    layer = model.model.layers[0]
+    mlp = layer.mlp.input_linear.weight.numel() + layer.mlp.output_linear.weight.numel()
+    assert mlp == 4 * 2 * 128 * 64 + 4 * 64 * 128 == 98_304
+    moa = layer.self_attention.experts
+    attention = moa.input_linear.weight.numel() + moa.output_linear.weight.numel() + moa.bias.numel()
+    assert attention == 4 * 32 * 64 + 4 * 64 * 32 + 64 == 16_448
+    assert info.blocks[0].expert_params == mlp and info.blocks[1].expert_params == attention
+    # the routers (the MLP's, and the one inside the attention's experts) are always active
+    assert info.blocks[1].router_params == moa.router.layer.weight.numel() == 4 * 64
+    total = sum(p.numel() for p in model.parameters())
+    assert info.total_params == total
+    # a token uses 2 of 4 experts in each of the 4 mixtures: half of their parameters idle
+    assert info.active_params == total - 2 * (mlp + attention) // 2
+
+
 def test_routing_counts() -> None:
     assert counts(16 * 2, 4, 16) == [8, 8, 8, 8]  # uniform: 16 tokens * top-2 / 4 experts
     assert counts(10, 4, 5) == [3, 3, 2, 2]

@@ -2,7 +2,9 @@
 
 A mixture-of-experts layer is a module with a child called ``experts``: an ``nn.ModuleList`` of
 per-expert modules (``experts.0``, ``experts.1``...) or one module holding the fused expert tensors
-(transformers' ``MixtralExperts``: ``gate_up_proj [E, 2I, H]``, ``down_proj [E, H, I]``). Its number
+(transformers' ``MixtralExperts``: ``gate_up_proj [E, 2I, H]``, ``down_proj [E, H, I]``); or, without
+such a child, a module with a ``gate``/``router`` whose other children stack their experts' tensors
+(JetMoE's ``input_linear`` and ``output_linear``, with ``num_experts``). Its number
 of experts ``E`` is the list's length, else the module's ``num_experts`` / the leading dimension of its
 3-D tensors; ``top_k`` is read from the layer or its router (``top_k``, ``num_experts_per_tok``), else
 from the model's config. A child called ``shared_expert`` / ``shared_experts`` is always active, so is
@@ -64,23 +66,43 @@ def expert_count(experts: nn.Module) -> int | None:
     return None
 
 
+def _routers(module: nn.Module) -> list[nn.Module]:
+    return [getattr(module, n) for n in ("gate", "router") if isinstance(getattr(module, n, None), nn.Module)]
+
+
+def routed_experts(module: nn.Module) -> list[nn.Module]:
+    """The routed experts of a mixture-of-experts layer: its ``experts`` child, else (no such child: a
+    layer with a ``gate``/``router`` and expert-stacked children, JetMoE's ``input_linear`` and
+    ``output_linear``) those children, each holding ``num_experts`` or 3-D tensors."""
+    experts = getattr(module, "experts", None)
+    if isinstance(experts, nn.Module):
+        return [experts]
+    routers = _routers(module)
+    if not routers:
+        return []
+    return [child for child in module.children()
+            if all(child is not r for r in routers) and (expert_count(child) or 0) >= 2]
+
+
 def moe_blocks(model: nn.Module) -> list[tuple[str, nn.Module, int, int]]:
-    """(path, layer module, experts, top_k) of each mixture-of-experts layer of ``model``."""
+    """(path, layer module, experts, top_k) of each mixture-of-experts layer of ``model`` (a layer
+    inside another's routed experts is part of that one)."""
     config = getattr(model, "config", None)
-    out = []
+    out: list[tuple[str, nn.Module, int, int]] = []
+    inside: set[int] = set()
     for path, module in model.named_modules():
-        experts = getattr(module, "experts", None)
-        if not isinstance(experts, nn.Module):
+        if id(module) in inside:
             continue
-        count = expert_count(experts)
-        if not count or count < 2:
+        routed = routed_experts(module)
+        counts = {expert_count(e) for e in routed}
+        count = max((c for c in counts if c), default=0)
+        if count < 2:
             continue
-        routers = [getattr(module, n) for n in ("gate", "router")
-                   if isinstance(getattr(module, n, None), nn.Module)]
-        top_k = _int_attr([module, *routers, experts], _TOP_K)
+        top_k = _int_attr([module, *_routers(module), *routed], _TOP_K)
         if top_k is None and config is not None:
             top_k = _int_attr([config], _TOP_K)
         out.append((path, module, count, top_k or 1))
+        inside |= {id(m) for e in routed for m in e.modules()}
     return out
 
 
@@ -97,11 +119,12 @@ def moe_info(model: nn.Module, *, tokens: int = 0, shares: Sequence[float] | Non
     inactive = 0.0
     seen: set[int] = set()
     for path, module, count, top_k in found:
-        routed: nn.Module = module.experts  # type: ignore[assignment]  # (checked an nn.Module in moe_blocks)
-        experts = _numel(routed, seen)
+        routed = routed_experts(module)
+        # routers first: one inside the experts module (JetMoE's mixture of attention heads) is always
+        # active too
+        router = sum(_numel(r, seen) for r in [*_routers(module), *(r for e in routed for r in _routers(e))])
+        experts = sum(_numel(e, seen) for e in routed)
         shared = sum(_numel(getattr(module, n), seen) for n in ("shared_expert", "shared_experts")
-                     if isinstance(getattr(module, n, None), nn.Module))
-        router = sum(_numel(getattr(module, n), seen) for n in ("gate", "router")
                      if isinstance(getattr(module, n, None), nn.Module))
         blocks.append(MoEBlock(path, count, top_k, experts, shared, router))
         inactive += experts * (1 - min(top_k, count) / count)
