@@ -44,15 +44,19 @@ def test_mixtral_active_arithmetic() -> None:
     assert info.total_params == 46_702_792_704
 
 
+def _small_jetmoe():
+    return AutoConfig.for_model("jetmoe", num_hidden_layers=2, hidden_size=64, kv_channels=16,
+                                intermediate_size=128, num_key_value_heads=2, vocab_size=500,
+                                num_local_experts=4, num_experts_per_tok=2)
+
+
 def test_jetmoe_mixtures_of_mlp_and_attention_experts() -> None:
     # JetMoE has two mixtures per layer: the MLP's (input_linear [E, 2I, H] and output_linear [E, H, I],
     # no "experts" child) and the attention's (its "experts" child, with its own router inside).
     # Small config: H = 64, I = 128, E = 4, top-2, kv_channels 16 x 2 key/value heads = 32.
     # MLP experts: input 4 x (2*128) x 64 + output 4 x 64 x 128 = 98,304. Attention experts: input
     # 4 x 32 x 64 + output 4 x 64 x 32 + a bias of 64 = 16,448 (its router, 4 x 64, is apart).
-    cfg = AutoConfig.for_model("jetmoe", num_hidden_layers=2, hidden_size=64, kv_channels=16,
-                               intermediate_size=128, num_key_value_heads=2, vocab_size=500,
-                               num_local_experts=4, num_experts_per_tok=2)
+    cfg = _small_jetmoe()
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(cfg)
     info = moe_info(model)
@@ -216,9 +220,7 @@ def test_a_router_whose_choices_are_read_is_routed_uniformly_on_meta() -> None:
     # JetMoE counts the tokens of each expert with .tolist() of the router's choices: no values on meta.
     # profile traces it again with tokens routed uniformly, and says so. Oracle: a real CPU run, where the
     # router decides; each token goes to top_k experts either way, so the FLOPs are the same.
-    cfg = AutoConfig.for_model("jetmoe", num_hidden_layers=2, hidden_size=64, kv_channels=16,
-                               intermediate_size=128, num_key_value_heads=2, vocab_size=500,
-                               num_local_experts=4, num_experts_per_tok=2)
+    cfg = _small_jetmoe()
     torch.manual_seed(0)
     real = AutoModelForCausalLM.from_config(cfg)
     with torch.device("meta"):

@@ -18,7 +18,7 @@ from .analyses.layers import build_layers
 from .analyses.memory import FitResult, ParamInfo, analyze_memory, kv_cache, param_infos
 from .analyses.memory import fit as search_fit
 from .analyses.memory.checkpoint import check_targets
-from .analyses.moe import moe_blocks, moe_info
+from .analyses.moe import expert_counts, moe_blocks, moe_info
 from .analyses.notes import profile_notes
 from .analyses.params import census
 from .analyses.timing import estimate_time
@@ -297,7 +297,7 @@ def _trace(model: nn.Module, args: tuple, kwargs: dict, described: str, device: 
     try:
         return _traced(model, args, kwargs, device, options, cast_to, contexts), ""
     except TraceFailure as failure:
-        experts = sorted({count for _, _, count, _ in moe_blocks(model)}) if device == "meta" else []
+        experts = expert_counts(moe_blocks(model)) if device == "meta" else []
         if not experts or not needs_values(failure):
             raise explain_failure(failure, type(model).__name__, described, model, args, kwargs) \
                 from failure.cause

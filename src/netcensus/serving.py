@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .analyses.memory import fit as search_fit
-from .analyses.moe import moe_blocks, moe_info
+from .analyses.moe import expert_counts, moe_blocks, moe_info
 from .analyses.quantization import kv_dtype as parse_kv_dtype
 from .analyses.quantization import parse_format, quantize
 from .analyses.scaling import grid
@@ -167,7 +167,7 @@ def serve(model: nn.Module, *, batch: int = 1, prompt: int = 128, kv_context: in
     if precision is not None:
         options["precision"] = precision
     blocks = moe_blocks(model)
-    experts = sorted({count for _, _, count, _ in blocks})
+    experts = expert_counts(blocks)
 
     def run(b: int, prompt_len: int, ctx: int) -> tuple[Phase, Phase]:
         if experts:
@@ -203,7 +203,7 @@ def decode_step(model: nn.Module, *, batch: int = 1, kv_context: int = 128,
     (or by ``routing`` shares). This is what ``profile(decode=True)`` needs."""
     key = _cache_keyword(model)
     blocks = moe_blocks(model)
-    experts = sorted({count for _, _, count, _ in blocks})
+    experts = expert_counts(blocks)
     target = options.get("target", "cuda")
     extra = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
 

@@ -106,6 +106,11 @@ def moe_blocks(model: nn.Module) -> list[tuple[str, nn.Module, int, int]]:
     return out
 
 
+def expert_counts(blocks: Sequence[tuple[str, nn.Module, int, int]]) -> list[int]:
+    """The distinct numbers of experts of :func:`moe_blocks`' layers, ascending (what routing needs)."""
+    return sorted({count for _, _, count, _ in blocks})
+
+
 def moe_info(model: nn.Module, *, tokens: int = 0, shares: Sequence[float] | None = None) -> MoEInfo | None:
     """Total and active parameters of ``model`` (None when it has no mixture-of-experts layer).
     ``tokens``: tokens of one step (for the tokens each expert receives); ``shares``: the routing
